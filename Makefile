@@ -1,0 +1,69 @@
+# kspikese: every target that needs Python depends on `install`, so any of them can be the first
+# command typed on a fresh clone.
+SHELL      := /bin/bash
+PYTHON     ?= $(shell command -v python3.11 || command -v python3)
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.kspikese-installed
+DATA_DIR   ?= data
+RESULTS    ?= results
+SEED       ?= 0
+DATA       ?= default
+QUICK      ?= 0
+FORCE      ?= 0
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export KSPIKESE_DATA_DIR := $(abspath $(DATA_DIR))
+
+RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) \
+            $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(FORCE)),--force) \
+            $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
+
+.PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
+        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+install: $(STAMP)  ## create .venv (if missing) and install kspikese with pinned versions
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+test: install  ## fast test suite (the one CI runs)
+	$(PY) -m pytest -q
+
+test-slow: install  ## the long tests too
+	$(PY) -m pytest -q -m "slow or not slow"
+
+data: install  ## build the default corpus into $(DATA_DIR)/ (no-op when built)
+	$(PY) -m kspikese data --out $(DATA_DIR) --seed $(SEED)
+
+bench: install  ## benchmarks -> results/bench/*.md
+	$(PY) -m kspikese bench --results $(RESULTS)
+
+reproduce-table1: install  ## Table 1: Wave-U-Net on vctk-like mixtures
+	$(PY) -m kspikese reproduce table1 $(RUN_FLAGS)
+
+reproduce-table2: install  ## Table 2: Wave-U-Net on timit-ssn mixtures
+	$(PY) -m kspikese reproduce table2 $(RUN_FLAGS)
+
+reproduce-table3: install  ## Table 3: Conv-TasNet on vctk-like mixtures
+	$(PY) -m kspikese reproduce table3 $(RUN_FLAGS)
+
+reproduce-table4: install  ## Table 4: Conv-TasNet on timit-ssn mixtures
+	$(PY) -m kspikese reproduce table4 $(RUN_FLAGS)
+
+reproduce-all: reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4  ## all four tables
+
+omega-search: install  ## the paper's grid over omega (dt), x input scale
+	$(PY) -m kspikese omega-search $(RUN_FLAGS)
+
+energy: install  ## Table 5: Joules per inference, ANN vs SNN
+	$(PY) -m kspikese energy $(RUN_FLAGS)
+
+clean-venv:  ## remove the environment
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from kspikese.cli import main
+
+raise SystemExit(main())

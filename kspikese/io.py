@@ -1,0 +1,109 @@
+"""File input/output shared by every part of kspikese: atomic writes and checked audio reading.
+
+Nothing is ever left half-written: every writer goes to a temporary name in the same folder and
+is renamed over the target (``os.replace`` is atomic on POSIX file systems).
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SR = 16000  # the sample rate every model and metric in kspikese works at
+
+
+class AudioError(ValueError):
+    """An audio file could not be used; the message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    ``suffix`` defaults to the target's own suffix, so writers that pick a format from the file
+    name (soundfile, matplotlib) still do.  On error the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def read_audio(path, sr=SR, mono=True):
+    """Read an audio file as float32 in [-1, 1], resampled to ``sr`` Hz.
+
+    Multi-channel files are mixed down (with a warning) when ``mono``; otherwise the result has
+    shape ``(samples, channels)``.  Raises :class:`AudioError` naming the file for unreadable,
+    empty or truncated files and for NaN/inf samples.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    try:
+        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        raise AudioError(f"{path}: cannot read audio ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: the file holds no samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(f"{path}: the audio contains NaN or inf samples")
+    if mono:
+        if data.shape[1] > 1:
+            warnings.warn(f"{path}: {data.shape[1]} channels mixed down to mono", stacklevel=2)
+        data = data.mean(axis=1)
+    data = resample(data, file_sr, sr)
+    return data.astype(np.float32, copy=False)
+
+
+def resample(x, orig_sr, target_sr):
+    """Resample along the first axis with librosa's default (soxr high quality) resampler."""
+    if int(orig_sr) == int(target_sr):
+        return x
+    import librosa
+
+    return librosa.resample(np.asarray(x, np.float32), orig_sr=orig_sr, target_sr=target_sr, axis=0)
+
+
+def write_audio(path, audio, sr=SR, subtype="FLOAT"):
+    """Write ``audio`` (samples[, channels]) to ``path`` atomically with soundfile."""
+    import soundfile as sf
+
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(audio), sr, subtype=subtype, format=_format_of(path))
+
+
+def _format_of(path):
+    return {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(Path(path).suffix.lower(), "WAV")
