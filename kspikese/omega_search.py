@@ -1,0 +1,132 @@
+"""``kspikese omega-search``: the paper's grid over ω (dt), with the activation scale as a second axis.
+
+For each ω in the grid (paper §4.2: 1e-4, 1e-3, 1e-2, 1e-1, 1) and each activation scale
+(``input_scale`` options, see :mod:`kspikese.normalization`), the table's trained ANN is converted,
+fine-tuned briefly with spike-aware training, and scored on the validation set (SI-SNR), with the
+SNN's estimated energy per inference beside it, so accuracy can be read against energy.
+Results: ``results/omega_search/<table>/omega_search.{md,csv,json}`` and ``omega_search.png``.
+Each grid point is cached in ``points/`` so an interrupted search resumes.
+"""
+
+import json
+import time
+
+import numpy as np
+
+from kspikese import config as configs
+from kspikese import io
+
+
+def add_arguments(parser):
+    from kspikese.experiment import add_common_arguments
+
+    parser.add_argument("--table", default="table1", help="experiment whose ANN is searched over")
+    parser.add_argument("--omegas", default=None, help="comma-separated ω grid (default: the YAML's)")
+    parser.add_argument("--scales", default=None, help="comma-separated scales (default: the YAML's)")
+    add_common_arguments(parser)
+
+
+def _grid(text, default):
+    if text is None:
+        return list(default)
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def run(args):
+    from kspikese import report, training
+    from kspikese.experiment import Run, load_audio_pairs, predict_utterances
+    from kspikese.metrics.snr import si_snr
+
+    run_ = Run(args.table, seed=args.seed, data=args.data, results=args.results, quick=args.quick,
+               force=False, data_dir=args.data_dir, vctk_root=args.vctk_root,
+               timit_root=args.timit_root)
+    search = run_.cfg.get("omega_search", {})
+    omegas = [float(w) for w in _grid(args.omegas, search.get("omegas", [1e-4, 1e-3, 1e-2, 1e-1, 1]))]
+    scales = _grid(args.scales, search.get("scales", ["none", 1000, "int16", "data"]))
+    steps = int(search.get("steps", 50 if not args.quick else 2))
+    out = run_.results / "omega_search" / f"{run_.table}{'-quick' if args.quick else ''}"
+    ann = run_.ann()
+    valid = load_audio_pairs(run_.splits["valid"])
+    calibration = run_.calibration_frames()
+    energy_fn = _energy_function()
+    rows = []
+    t0 = time.perf_counter()
+    for scale in scales:
+        for omega in omegas:
+            conv_cfg = {**run_.cfg["convert"], "dt": omega, "input_scale": scale}
+            key = configs.fingerprint(run_.fingerprints()["ann"], conv_cfg, steps,
+                                      run_.cfg["finetune"]["lr"])
+            point_path = out / "points" / f"{key}.json"
+            if point_path.exists() and not args.force:
+                rows.append(json.loads(point_path.read_text()))
+                continue
+            t1 = time.perf_counter()
+            snn = training.convert(ann, conv_cfg, run_.seed, calibration)
+
+            def score(model):
+                outs = predict_utterances(model, [n for _, _, n in valid], run_.cfg["frame_len"])
+                return float(np.mean([si_snr(c, o) for (_, c, _), o in zip(valid, outs)]))
+
+            converted = score(snn)
+            ft_cfg = {**run_.cfg["finetune"], "epochs": 1, "steps_per_epoch": steps,
+                      "patience": 1}
+            training.finetune(snn, run_.make_train, run_.valid_dataset(), out / "work" / key,
+                              ft_cfg, run_.seed, verbose=0)
+            row = {"omega": omega, "input_scale": str(scale), "val_si_snr_converted": converted,
+                   "val_si_snr_finetuned": score(snn), "finetune_steps": steps,
+                   "energy_j_per_inference": energy_fn(snn, calibration) if energy_fn else None,
+                   "seconds": round(time.perf_counter() - t1, 1)}
+            io.write_json(point_path, row)
+            rows.append(row)
+            print(f"[omega-search] ω={omega:g} scale={scale}: converted "
+                  f"{converted:.2f} dB, fine-tuned {row['val_si_snr_finetuned']:.2f} dB", flush=True)
+    header = ["ω (dt)", "activation scale", "val SI-SNR converted (dB)",
+              "val SI-SNR fine-tuned (dB)", "energy (J/inference, cpu)"]
+    table_rows = [[f"{r['omega']:g}", r["input_scale"], report.fmt(r["val_si_snr_converted"]),
+                   report.fmt(r["val_si_snr_finetuned"]),
+                   report.fmt(r["energy_j_per_inference"], 4)] for r in rows]
+    info = run_.splits["info"]
+    md = (f"# ω search for {run_.table} ({run_.cfg['title']})\n\n"
+          f"Data: {info['corpus']}, validation split ({info['valid_utterances']} utterances). "
+          f"Each point: conversion of the same trained ANN, then {steps} steps of spike-aware "
+          f"fine-tuning (lr {run_.cfg['finetune']['lr']}).\n\n"
+          + report.markdown_table(header, table_rows) + "\n")
+    report.write_all(out, "omega_search", md, header, table_rows,
+                     {"table": run_.table, "data": info, "points": rows,
+                      "runtime_s": round(time.perf_counter() - t0, 1)})
+    _plot(rows, out / "omega_search.png", run_.table)
+    print(md)
+    return 0
+
+
+def _energy_function():
+    """``f(snn, example_data) -> J/inference`` from :mod:`kspikese.energy`, if available."""
+    try:
+        from kspikese import energy
+    except ImportError:
+        return None
+    fn = getattr(energy, "snn_energy_per_inference", None)
+    return fn
+
+
+def _plot(rows, path, table):
+    from kspikese.report import _plt, save_figure
+
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for scale in dict.fromkeys(r["input_scale"] for r in rows):
+        pts = sorted((r for r in rows if r["input_scale"] == scale), key=lambda r: r["omega"])
+        ax1.semilogx([r["omega"] for r in pts], [r["val_si_snr_finetuned"] for r in pts], "o-",
+                     label=f"scale {scale}")
+        if all(r["energy_j_per_inference"] for r in pts):
+            ax2.semilogx([r["energy_j_per_inference"] for r in pts],
+                         [r["val_si_snr_finetuned"] for r in pts], "o-", label=f"scale {scale}")
+    ax1.set_xlabel("ω (dt)")
+    ax1.set_ylabel("val SI-SNR after short fine-tune (dB)")
+    ax2.set_xlabel("energy per inference (J, cpu)")
+    ax2.set_ylabel("val SI-SNR (dB)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"ω search, {table}", fontsize=9)
+    save_figure(fig, path)

@@ -1,0 +1,158 @@
+"""The three stages of the hybrid scheme (paper §3.1):
+
+1. ``train_ann``: train the ANN with Adam on the SNR loss, early stopping on validation SI-SNR.
+2. ``convert``: weight transfer into the spiking graph (``to_spiking``) after an activation-scale
+   transform that keeps the ANN's function (see :mod:`kspikese.normalization`).
+3. ``finetune``: spike-aware training of the converted SNN — spiking forward pass, the ANN's
+   gradient backward (``SpikingActivation(spiking_aware_training=True)``).
+
+Stages 1 and 3 share :func:`fit_resumable`: every epoch ends with a checkpoint of weights and
+optimiser state, and a JSON state file written atomically, so the same call after a crash (even
+SIGKILL mid-epoch) continues from the last finished epoch and no file is ever half-written.
+"""
+
+import csv
+import io as _io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+
+from kspikese import io, losses
+
+STATE = "state.json"
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
+    tf.keras.utils.set_random_seed(int(seed))
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - older TF
+        pass
+
+
+def compile_model(model, lr):
+    """Adam + SNR loss, with SNR and SI-SNR as metrics."""
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate=lr),
+        loss=losses.snr_loss,
+        metrics=[losses.si_snr, losses.snr],
+    )
+    return model
+
+
+def _read_state(folder):
+    path = Path(folder) / STATE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_log_csv(path, history):
+    if not history:
+        return
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    io.write_text(path, buf.getvalue())
+
+
+def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
+                  steps_per_epoch=None, validation_steps=None, verbose=1):
+    """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
+
+    ``make_train(epoch)`` returns the training ``tf.data.Dataset`` for that epoch (its shuffle is
+    seeded by ``seed + epoch``, so a resumed run sees the same order as an uninterrupted one).
+    Early stopping watches validation SI-SNR: training stops after ``patience`` epochs without a
+    new best, and the best epoch's weights are restored at the end.
+
+    Files in ``folder``: ``ckpt-N.*`` (weights + optimiser after epoch N, the last two kept),
+    ``best.weights.h5``, ``state.json`` (epoch, best, history), ``log.csv`` and ``tb/`` (TensorBoard).
+    Returns the history, a list of per-epoch dicts.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    compile_model(model, lr)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
+                                    "history": [], "done": False}
+    if state["epoch"] > 0:
+        ckpt.restore(str(folder / f"ckpt-{state['epoch']}")).expect_partial()
+        print(f"[{label}] resuming after epoch {state['epoch']} (best val SI-SNR "
+              f"{state['best']:.2f} dB at epoch {state['best_epoch']})", flush=True)
+    tensorboard = tf.keras.callbacks.TensorBoard(str(folder / "tb"), update_freq="epoch",
+                                                 profile_batch=0, write_graph=False)
+    t0 = time.perf_counter()
+    while not state["done"] and state["epoch"] < epochs:
+        epoch = state["epoch"]
+        tf.keras.utils.set_random_seed(int(seed) + epoch)
+        hist = model.fit(make_train(epoch), validation_data=valid, epochs=epoch + 1,
+                         initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+                         validation_steps=validation_steps, verbose=verbose,
+                         callbacks=[tensorboard])
+        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in hist.history.items()},
+               "wall_s": round(time.perf_counter() - t0, 1)}
+        state["history"].append(row)
+        score = row.get("val_si_snr", -row.get("val_loss", np.inf))
+        if not np.isfinite(state["best"]) or score > state["best"]:
+            state.update(best=float(score), best_epoch=epoch + 1, wait=0)
+            with io.atomic_path(folder / "best.weights.h5") as tmp:
+                model.save_weights(str(tmp))
+        else:
+            state["wait"] += 1
+        ckpt.write(str(folder / f"ckpt-{epoch + 1}"))
+        state["epoch"] = epoch + 1
+        state["done"] = state["wait"] >= patience
+        io.write_json(folder / STATE, state)  # the commit point of the epoch
+        _write_log_csv(folder / "log.csv", state["history"])
+        _drop_old_checkpoints(folder, keep=(epoch, epoch + 1))
+        if state["done"]:
+            print(f"[{label}] early stop: no better val SI-SNR for {patience} epochs", flush=True)
+    if (folder / "best.weights.h5").exists():
+        model.load_weights(str(folder / "best.weights.h5"))
+    print(f"[{label}] {state['epoch']} epochs, best val SI-SNR {state['best']:.2f} dB at epoch "
+          f"{state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)", flush=True)
+    return state["history"]
+
+
+def _drop_old_checkpoints(folder, keep):
+    names = {f"ckpt-{k}" for k in keep}
+    for path in Path(folder).glob("ckpt-*"):
+        if path.name.split(".")[0] not in names:
+            path.unlink(missing_ok=True)
+
+
+def train_ann(model, make_train, valid, folder, cfg, seed, verbose=1):
+    """Stage 1: train the ANN (``cfg`` is the experiment's ``ann:`` section)."""
+    return fit_resumable(model, make_train, valid, folder, epochs=cfg["epochs"], lr=cfg["lr"],
+                         patience=cfg.get("patience", 3), seed=seed, label="ANN",
+                         steps_per_epoch=cfg.get("steps_per_epoch"),
+                         validation_steps=cfg.get("validation_steps"), verbose=verbose)
+
+
+def convert(ann, cfg, seed, calibration=None):
+    """Stage 2: ANN -> SNN by weight transfer.
+
+    ``cfg`` is the experiment's ``convert:`` section: ``dt`` (ω), ``timesteps`` and
+    ``input_scale``, one of a number ``c`` (input and every bias times ``c``, output divided by
+    ``c``), ``"int16"`` (``c = 32768``), ``"none"`` (``c = 1``) or ``"data"`` (per-layer
+    data-based normalisation on ``calibration`` frames, :func:`kspikese.normalization.normalize`).
+    """
+    from kspikese import normalization
+    from kspikese.conversion import to_spiking
+
+    scaled = normalization.apply(ann, cfg, calibration)
+    return to_spiking(scaled, dt=cfg["dt"], seed=seed, timesteps=cfg.get("timesteps", 1),
+                      spiking_aware_training=True)
+
+
+def finetune(snn, make_train, valid, folder, cfg, seed, verbose=1):
+    """Stage 3: spike-aware fine-tuning (``cfg`` is the experiment's ``finetune:`` section)."""
+    return fit_resumable(snn, make_train, valid, folder, epochs=cfg["epochs"], lr=cfg["lr"],
+                         patience=cfg.get("patience", 3), seed=seed, label="SNN fine-tune",
+                         steps_per_epoch=cfg.get("steps_per_epoch"),
+                         validation_steps=cfg.get("validation_steps"), verbose=verbose)
