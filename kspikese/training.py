@@ -71,7 +71,7 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     new best, and the best epoch's weights are restored at the end.
 
     Files in ``folder``: ``ckpt-N.*`` (weights + optimiser after epoch N, the last two kept),
-    ``best.weights.h5``, ``state.json`` (epoch, best, history), ``log.csv`` and ``tb/`` (TensorBoard).
+    ``best_weights.h5``, ``state.json`` (epoch, best, history), ``log.csv`` and ``tb/`` (TensorBoard).
     Returns the history, a list of per-epoch dicts.
     """
     folder = Path(folder)
@@ -100,7 +100,7 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         score = row.get("val_si_snr", -row.get("val_loss", np.inf))
         if not np.isfinite(state["best"]) or score > state["best"]:
             state.update(best=float(score), best_epoch=epoch + 1, wait=0)
-            with io.atomic_path(folder / "best.weights.h5") as tmp:
+            with io.atomic_path(folder / "best_weights.h5") as tmp:
                 model.save_weights(str(tmp))
         else:
             state["wait"] += 1
@@ -112,8 +112,8 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         _drop_old_checkpoints(folder, keep=(epoch, epoch + 1))
         if state["done"]:
             print(f"[{label}] early stop: no better val SI-SNR for {patience} epochs", flush=True)
-    if (folder / "best.weights.h5").exists():
-        model.load_weights(str(folder / "best.weights.h5"))
+    if (folder / "best_weights.h5").exists():
+        model.load_weights(str(folder / "best_weights.h5"))
     print(f"[{label}] {state['epoch']} epochs, best val SI-SNR {state['best']:.2f} dB at epoch "
           f"{state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)", flush=True)
     return state["history"]

@@ -1,0 +1,146 @@
+"""Losses, config handling and the resumable training loop (SIGKILL mid-epoch included)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import kspikese  # noqa: F401
+import tensorflow as tf
+
+from kspikese import config as configs
+from kspikese import losses, training
+
+
+def test_snr_loss_hand_values():
+    s = np.zeros((1, 8, 1), np.float32)
+    s[0, 0, 0] = 1.0
+    # estimate = 0.5 s: error energy 0.25 -> SNR = 10 log10(1 / 0.25) = 6.0206 dB
+    assert float(losses.snr_loss(s, 0.5 * s)[0]) == pytest.approx(-6.0206, abs=1e-3)
+    # estimate = s + e with ||e||² = 0.01: SNR = 20 dB
+    e = np.zeros_like(s)
+    e[0, 3, 0] = 0.1
+    assert float(losses.snr(s, s + e)[0]) == pytest.approx(20.0, abs=1e-3)
+
+
+def test_si_snr_ignores_scale_and_agrees_with_numpy_metric():
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((2, 256, 1)).astype(np.float32)
+    est = s + 0.3 * rng.standard_normal(s.shape).astype(np.float32)
+    a = losses.si_snr(s, est).numpy()
+    b = losses.si_snr(s, 3.0 * est).numpy()
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    # numpy definition: zero-mean, project, ratio
+    x, y = s[0, :, 0] - s[0, :, 0].mean(), est[0, :, 0] - est[0, :, 0].mean()
+    t = (y @ x) / (x @ x) * x
+    assert a[0] == pytest.approx(10 * np.log10((t @ t) / ((y - t) @ (y - t))), abs=1e-3)
+
+
+def test_config_quick_merge_and_fingerprint(tmp_path):
+    cfg = configs.load("table1")
+    quick = configs.load("table1", quick=True)
+    assert cfg["frame_len"] == 16384 and cfg["convert"]["dt"] == 0.001
+    assert quick["frame_len"] < cfg["frame_len"]
+    assert quick["ann"]["lr"] == cfg["ann"]["lr"]  # untouched keys survive the merge
+    assert configs.fingerprint({"a": 1, "b": 2}) == configs.fingerprint({"b": 2, "a": 1})
+    assert configs.fingerprint(cfg["ann"]) != configs.fingerprint(quick["ann"])
+    with pytest.raises(FileNotFoundError, match="known experiments"):
+        configs.load("table99")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("table: x\n")
+    with pytest.raises(ValueError, match="missing required keys"):
+        configs.load(str(bad))
+
+
+def test_paper_values_are_complete():
+    for table in ("table1", "table2", "table3", "table4"):
+        cfg = configs.load(table)
+        for column, values in cfg["paper"].items():
+            assert set(values) == {"snr", "ssnr", "si_snr", "stoi", "pesq", "dnsmos_sig",
+                                   "dnsmos_bak", "dnsmos_ovrl"}, (table, column)
+
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, signal
+    import numpy as np
+    import kspikese
+    import tensorflow as tf
+    from kspikese import training
+
+    folder, epochs, kill_epoch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+    def make_model():
+        tf.keras.utils.set_random_seed(0)
+        inp = tf.keras.Input((64, 1))
+        h = tf.keras.layers.Conv1D(4, 5, padding="same", activation="relu")(inp)
+        return tf.keras.Model(inp, tf.keras.layers.Conv1D(1, 3, padding="same", name="readout")(h))
+
+    rng = np.random.default_rng(1)
+    clean = rng.standard_normal((32, 64, 1)).astype("float32")
+    noisy = clean + 0.5 * rng.standard_normal(clean.shape).astype("float32")
+
+    class Kill(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = None
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == kill_epoch and batch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def make_train(epoch):
+        return tf.data.Dataset.from_tensor_slices((noisy, clean)).shuffle(32, seed=epoch).batch(8)
+
+    model = make_model()
+    valid = tf.data.Dataset.from_tensor_slices((noisy[:8], clean[:8])).batch(8)
+    orig_fit = model.fit
+    model.fit = lambda *a, **k: orig_fit(*a, **{**k, "callbacks": k["callbacks"] + [Kill()]})
+    training.fit_resumable(model, make_train, valid, folder, epochs=epochs, lr=1e-2, patience=10,
+                           seed=0, label="t", verbose=0)
+    np.save(os.path.join(folder, "final.npy"), model.predict(noisy[:4], verbose=0))
+    """
+)
+
+
+def _train(folder, epochs, kill_epoch):
+    return subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(folder), str(epochs),
+                           str(kill_epoch)], capture_output=True, text=True)
+
+
+def test_sigkill_mid_epoch_resumes_without_losing_finished_epochs(tmp_path):
+    killed = tmp_path / "killed"
+    out = _train(killed, 3, kill_epoch=1)
+    assert out.returncode == -9, out.stderr[-2000:]
+    state = json.loads((killed / "state.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert not list(killed.glob("*.tmp*")) and not list(killed.glob(".*tmp*"))
+    resumed = _train(killed, 3, kill_epoch=-1)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming after epoch 1" in resumed.stdout
+    state = json.loads((killed / "state.json").read_text())
+    assert [r["epoch"] for r in state["history"]] == [1, 2, 3]
+    assert (killed / "log.csv").read_text().count("\n") == 4
+    # the same run without interruption gives the same model
+    straight = tmp_path / "straight"
+    assert _train(straight, 3, kill_epoch=-1).returncode == 0
+    np.testing.assert_allclose(np.load(killed / "final.npy"), np.load(straight / "final.npy"),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_restores_best_weights(tmp_path):
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((32, 1))
+    model = tf.keras.Model(inp, tf.keras.layers.Conv1D(1, 3, padding="same", name="readout")(inp))
+    x = np.random.default_rng(0).standard_normal((8, 32, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, x)).batch(4)
+    # lr 0: the score never improves after epoch 1, so patience 1 stops after epoch 2
+    history = training.fit_resumable(model, lambda e: ds, ds, tmp_path, epochs=5, lr=0.0,
+                                     patience=1, seed=0, label="t", verbose=0)
+    assert len(history) == 2
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["done"] and state["best_epoch"] == 1
