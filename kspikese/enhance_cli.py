@@ -1,0 +1,133 @@
+"""``kspikese enhance`` (denoise files and folders) and ``kspikese info`` (show a model).
+
+Exit codes of ``enhance``: 0 when every file was enhanced, 1 when any file failed (each failure
+is printed with the file and the problem; the others are still done), 2 when the model or the
+arguments are unusable.
+"""
+
+import argparse
+import json
+import sys
+
+from kspikese import enhance as E
+
+
+def add_arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders (recursive)")
+    parser.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="output file (one input file) or folder that mirrors the input tree",
+    )  # fmt: skip
+    parser.add_argument(
+        "--model", default=E.DEFAULT_MODEL, metavar="NAME|PATH",
+        help=f"shipped model ({', '.join(E.SHIPPED)}; default {E.DEFAULT_MODEL}) or a path to a "
+        ".keras checkpoint, a pipeline run folder or a model card (.json)",
+    )  # fmt: skip
+    parser.add_argument("--ann", action="store_true", help="use the ANN twin of a spiking model")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="allow an output to replace its own input file"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=4, metavar="N", help="frames per model call (default 4)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # shipping a trained model (used after `make reproduce-table1/3`; not for everyday use)
+    parser.add_argument("--export", metavar="CHECKPOINT", help=argparse.SUPPRESS)
+    parser.add_argument("--name", choices=E.SHIPPED, help=argparse.SUPPRESS)
+    parser.add_argument("--card", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--weights-dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def run(args) -> int:
+    if args.export:
+        return _export(args)
+    if not args.inputs or not args.output:
+        print("kspikese enhance: error: give INPUT... and -o OUT", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print("kspikese enhance: error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        summary = E.enhance_paths(
+            args.inputs, args.output, model=args.model, ann=args.ann, overwrite=args.overwrite,
+            batch_size=args.batch_size, progress=not args.quiet, weights_dir=args.weights_dir,
+        )  # fmt: skip
+    except E.ModelError as exc:
+        print(f"kspikese enhance: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.text())
+    if summary.failed:
+        print(f"kspikese enhance: {summary.failed} input(s) failed:", file=sys.stderr)
+        for path, message in summary.errors:
+            print(f"  {message if message.startswith(str(path)) else f'{path}: {message}'}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _export(args) -> int:
+    if not args.name:
+        print("kspikese enhance --export: error: --name is required", file=sys.stderr)
+        return 2
+    fields = {}
+    if args.card:
+        try:
+            with open(args.card) as f:
+                fields = json.load(f)
+        except (OSError, ValueError) as exc:
+            print(f"kspikese enhance --export: error: {args.card}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        card = E.export_shipped(args.export, args.name, fields, weights_dir=args.weights_dir)
+    except (E.ModelError, E.shipped.WeightsError) as exc:
+        print(f"kspikese enhance --export: error: {exc}", file=sys.stderr)
+        return 2
+    folder = args.weights_dir or E.shipped.WEIGHTS_DIR
+    print(
+        f"exported {args.name}: {card['weights_bytes'] / 1e6:.1f} MB ({card['weights_dtype']}), "
+        f"{card['n_params']:,} parameters -> {folder}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# kspikese info MODEL
+
+
+def add_info_arguments(parser: argparse.ArgumentParser):
+    parser.add_argument(
+        "model", nargs="?", default=E.DEFAULT_MODEL, metavar="MODEL",
+        help=f"shipped name ({', '.join(E.SHIPPED)}) or path (default {E.DEFAULT_MODEL})",
+    )  # fmt: skip
+    parser.add_argument("--ann", action="store_true", help="the ANN twin of a spiking model")
+    parser.add_argument("--weights-dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def run_info(args) -> int:
+    try:
+        model, card = E.load_model(args.model, args.ann, args.weights_dir)
+    except E.ModelError as exc:
+        print(f"kspikese info: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_info(model, card))
+    return 0
+
+
+def format_info(model, card):
+    """The model card (without the graph), the layer summary and the spiking layers, as text."""
+    lines = [f"# {card.get('name', model.name)}", "", "## Model card", ""]
+    shown = {k: v for k, v in card.items() if k != "keras_config"}
+    lines.append(json.dumps(shown, indent=2, default=str) if shown else "(no card)")
+    lines += ["", "## Layers", ""]
+    model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
+    spikes = E.shipped.spiking_layers(model)
+    lines += ["", f"## Spiking layers ({len(spikes)})", ""]
+    if spikes:
+        lines.append("| layer | activation | dt | seed | spiking-aware training |")
+        lines.append("|---|---|---|---|---|")
+        for s in spikes:
+            lines.append(
+                f"| {s['layer']} | {s['activation']} | {s['dt']:g} | {s['seed']} | "
+                f"{s['spiking_aware_training']} |"
+            )
+    else:
+        lines.append("none: this is an ANN")
+    return "\n".join(lines)

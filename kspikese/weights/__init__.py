@@ -1,0 +1,274 @@
+"""Shipped model weights: a JSON model card and a float16 HDF5 weight file per model.
+
+Each shipped model ``NAME`` is two files in this folder:
+
+``NAME.json``
+    the model card: what the model is (``keras_config``: the Keras functional graph, serialised
+    with ``tf.keras.saving.serialize_keras_object``), how it was made (data, seed, conversion
+    settings such as ``dt`` and the input scale, the pipeline run it came from), its test
+    metrics, the date, and the SHA-256 of the weight file it describes.
+``NAME.h5``
+    the weights, one HDF5 dataset per ``model.weights`` entry (``w/0000``, ``w/0001``, ... in
+    model order, each with its variable name as an attribute).  Tensors are stored as float16
+    (half the size of float32; 2.6 M parameters take 5.2 MB) unless a value lies outside the
+    float16 range (|w| > 65504, possible for biases scaled by a large input scale ``c``), in which
+    case that tensor is stored as float32.
+
+Loading rebuilds the graph from the card under Keras' safe mode (no Python code is ever
+deserialised: a ``Lambda`` layer would be refused), checks the weight file's hash, count and
+shapes, and assigns the weights cast to float32.  HDF5 holds plain arrays only, so nothing in
+either file can execute code (no pickle).
+
+Both files are written atomically, weights first, so a card always describes a complete weight
+file.
+"""
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kspikese import io
+
+FORMAT = "kspikese-shipped/1"
+MAX_BYTES = 12_000_000  # at most 12 MB per shipped model (issue 7)
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
+WEIGHTS_DIR = Path(__file__).resolve().parent
+
+
+class WeightsError(ValueError):
+    """A shipped model's card or weight file is missing, damaged or does not match."""
+
+
+def card_path(name, weights_dir=None):
+    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.json"
+
+
+def weights_path(name, weights_dir=None):
+    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.h5"
+
+
+def available(weights_dir=None):
+    """Names of the models whose card and weight file are both present."""
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    return sorted(p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.h5").exists())
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_card(path):
+    """Read a model card (JSON); raises :class:`WeightsError` naming the file."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: cannot read the model card ({exc})") from exc
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not a kspikese model card (expected format {FORMAT!r})")
+    for key in ("keras_config", "weights_file", "weights_sha256"):
+        if key not in card:
+            raise WeightsError(f"{path}: the model card has no {key!r}")
+    return card
+
+
+# ---------------------------------------------------------------------------------------------
+# weight files
+
+
+def write_weights(path, model):
+    """Write ``model.weights`` to ``path`` (HDF5, float16 where it fits); return the dtypes used."""
+    import h5py
+
+    dtypes = []
+    with io.atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            group = f.create_group("w")
+            for i, var in enumerate(model.weights):
+                value = np.asarray(var.numpy(), np.float32)
+                fits = not value.size or float(np.max(np.abs(value))) <= FLOAT16_MAX
+                dtype = np.float16 if fits else np.float32
+                ds = group.create_dataset(f"{i:04d}", data=value.astype(dtype))
+                ds.attrs["name"] = var.name
+                dtypes.append(np.dtype(dtype).name)
+    return dtypes
+
+
+def read_weights(path):
+    """The arrays of a weight file, in model order, as float32."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["w"]
+            return [np.asarray(group[k][()], np.float32) for k in sorted(group.keys())]
+    except (OSError, KeyError) as exc:
+        raise WeightsError(f"{path}: cannot read the weight file ({exc})") from exc
+
+
+def assign_weights(model, arrays, source):
+    """``model.set_weights(arrays)`` after checking the count and every shape."""
+    if len(arrays) != len(model.weights):
+        raise WeightsError(
+            f"{source}: holds {len(arrays)} weight tensors but the model has {len(model.weights)}"
+        )
+    for var, arr in zip(model.weights, arrays):
+        if tuple(var.shape) != arr.shape:
+            raise WeightsError(
+                f"{source}: weight {var.name} has shape {arr.shape}, the model expects "
+                f"{tuple(var.shape)}"
+            )
+    model.set_weights(arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def custom_objects():
+    """Layer classes a kspikese graph may hold beyond Keras' own: keras-spiking's and kspikese's."""
+    import keras_spiking
+    import tensorflow as tf
+
+    objects = {}
+
+    def add_layers(module):
+        for name in dir(module):
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, tf.keras.layers.Layer):
+                objects[name] = obj
+
+    add_layers(keras_spiking)
+    import importlib
+
+    for module_name in ("kspikese.neurons", "kspikese.models"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        add_layers(module)
+        extra = getattr(module, "CUSTOM_OBJECTS", None)
+        if callable(extra):
+            extra = extra()
+        objects.update(extra or {})
+    return objects
+
+
+def model_config(model):
+    """The model's graph as JSON-ready data (Keras' own serialisation format)."""
+    import tensorflow as tf
+
+    return json.loads(json.dumps(tf.keras.saving.serialize_keras_object(model)))
+
+
+def model_from_config(config, source):
+    """Rebuild a model from :func:`model_config` data, in Keras' safe mode."""
+    import tensorflow as tf
+
+    try:
+        return tf.keras.saving.deserialize_keras_object(
+            config, custom_objects=custom_objects(), safe_mode=True
+        )
+    except Exception as exc:  # Keras raises TypeError/ValueError/KeyError for foreign configs
+        raise WeightsError(f"{source}: cannot rebuild the model from its card ({exc})") from exc
+
+
+def load(name_or_card, weights_dir=None):
+    """Load a shipped model: ``(model, card)``.  ``name_or_card`` is a name or a card's path."""
+    path = Path(name_or_card)
+    if path.suffix != ".json":
+        path = card_path(name_or_card, weights_dir)
+    card = read_card(path)
+    weights = path.parent / card["weights_file"]
+    if not weights.exists():
+        raise WeightsError(f"{path}: its weight file {weights} is missing")
+    digest = sha256(weights)
+    if digest != card["weights_sha256"]:
+        raise WeightsError(
+            f"{weights}: SHA-256 {digest[:12]}... does not match the card's "
+            f"{card['weights_sha256'][:12]}... (weights and card come from different exports)"
+        )
+    model = model_from_config(card["keras_config"], path)
+    assign_weights(model, read_weights(weights), weights)
+    return model, card
+
+
+def spiking_layers(model):
+    """``[(layer name, dt, seed, spiking_aware_training)]`` for every SpikingActivation inside."""
+    import keras_spiking
+
+    found = []
+
+    def walk(layer):
+        if isinstance(layer, keras_spiking.SpikingActivation):
+            found.append(
+                {
+                    "layer": layer.name,
+                    "activation": getattr(layer.activation, "__name__", str(layer.activation)),
+                    "dt": float(layer.dt),
+                    "seed": layer.seed,
+                    "spiking_aware_training": bool(layer.spiking_aware_training),
+                }
+            )
+        for sub in getattr(layer, "layers", []) or []:
+            walk(sub)
+        inner = getattr(layer, "layer", None)  # wrappers such as TimeDistributed
+        if inner is not None:
+            walk(inner)
+
+    for layer in model.layers:
+        walk(layer)
+    return found
+
+
+def export(model, name, card_fields=None, weights_dir=None):
+    """Write ``NAME.h5`` (float16 weights) and ``NAME.json`` (card) for ``model``; return the card.
+
+    Refuses (:class:`WeightsError`) a weight file above :data:`MAX_BYTES`; nothing is left
+    behind then.
+    """
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    target = weights_path(name, folder)
+    tmp_target = folder / f".{name}.export.h5"
+    dtypes = write_weights(tmp_target, model)
+    size = tmp_target.stat().st_size
+    if size > MAX_BYTES:
+        tmp_target.unlink()
+        raise WeightsError(
+            f"{name}: the float16 weight file would take {size / 1e6:.1f} MB, more than the "
+            f"{MAX_BYTES / 1e6:.0f} MB allowed for a shipped model"
+        )
+    spikes = spiking_layers(model)
+    card = {
+        "format": FORMAT,
+        "name": name,
+        "spiking": bool(spikes),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "sr": io.SR,
+        "frame_len": _frame_len(model),
+        "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
+        "weights_file": target.name,
+        "weights_dtype": "float16" if set(dtypes) == {"float16"} else "float16+float32",
+        "weights_float32_tensors": [i for i, d in enumerate(dtypes) if d != "float16"],
+        "weights_bytes": size,
+        "weights_sha256": sha256(tmp_target),
+        "spiking_layers": spikes,
+    }
+    card.update(card_fields or {})
+    card["keras_config"] = model_config(model)
+    tmp_target.replace(target)  # atomic rename, then the card that describes it
+    io.write_json(card_path(name, folder), card)
+    return card
+
+
+def _frame_len(model):
+    shape = model.input_shape
+    return int(shape[1]) if shape is not None and len(shape) > 1 and shape[1] else None
