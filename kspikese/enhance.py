@@ -7,7 +7,9 @@ are weighted by the periodic Hann window and added (overlap-add):
     w[n] = sin^2(pi n / L),   n = 0 .. L-1,      w[n] + w[n + H] = sin^2 + cos^2 = 1,
 
 so every sample is the weighted mean of the two frames that cover it, with weights that sum to
-exactly one.  A model that returns its input therefore returns the signal unchanged, and a model
+exactly one.  (It is computed as the cross-fade ``a + w[n] (b - a)`` of the earlier frame ``a``
+into the later ``b``, so equal frames give back the very same float.)  A model that returns its
+input therefore returns the signal unchanged, bit for bit, and a model
 whose output jumps between frames (a frame-dependent offset ``c_k``) is cross-faded: sample to
 sample the output moves by at most ``|c_{k+1} - c_k| * max|w'| = |c_{k+1} - c_k| * pi / L`` from
 the seam, never by a click.  Each frame's edges, where a convolutional model sees zero padding,
@@ -91,9 +93,9 @@ class OverlapAdd:
         self.hop = frame_len // 2
         self.frames_per_call = max(1, int(batch_size) // self.channels)
         self.on_frames = on_frames
-        self.window = synthesis_window(frame_len)[:, None]
+        self.rise = synthesis_window(frame_len)[: self.hop, None]  # w[n], n < H
         self.buffer = np.zeros((self.hop, self.channels), np.float32)  # the H zeros in front
-        self.tail = np.zeros((self.hop, self.channels), np.float32)
+        self.tail = np.zeros((self.hop, self.channels), np.float32)  # last frame's 2nd half
         self.pending = []  # input frames waiting for a model call
         self.n_in = 0  # samples pushed
         self.n_out = 0  # samples returned
@@ -153,10 +155,12 @@ class OverlapAdd:
                 )
             enhanced = y.reshape(len(rows), length)
             enhanced[silent] = 0.0
-        enhanced = enhanced.reshape(n_frames, channels, length).transpose(0, 2, 1) * self.window
+        enhanced = enhanced.reshape(n_frames, channels, length).transpose(0, 2, 1)
         out = []
         for frame in enhanced:
-            done = self.tail + frame[: self.hop]
+            # tail w[n + H] + frame w[n] with w[n + H] = 1 - w[n], written as a cross-fade so that
+            # equal frames give exactly the same samples back (bit-exact for an identity model)
+            done = self.tail + self.rise * (frame[: self.hop] - self.tail)
             self.tail = frame[self.hop :]
             if self.n_frames > 0:  # frame 0 completes only the padding in front
                 out.append(done)
@@ -199,7 +203,9 @@ def model_fn(model):
     """A function ``(rows, L, 1) float32 -> (rows, L, 1)`` calling ``model`` in inference mode."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    length = model.input_shape[1] if isinstance(model.input_shape, tuple) else None
+
+    @tf.function(input_signature=[tf.TensorSpec([None, length, 1], tf.float32)])
     def call(x):
         return model(x, training=False)
 
@@ -445,7 +451,7 @@ def find_audio(folder, errors, exclude=None):
     stack = [Path(folder)]
     while stack:
         current = stack.pop()
-        if exclude is not None and _inside(current, exclude):
+        if exclude is not None and _inside(current, exclude) and not _inside(folder, exclude):
             continue
         try:
             with os.scandir(current) as it:
