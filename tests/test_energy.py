@@ -1,0 +1,342 @@
+"""Energy estimates: each layer statistic against a hand count, rates, both estimators, no warning."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import kspikese  # noqa: F401
+import keras_spiking
+import tensorflow as tf
+from kspikese import energy
+
+L = tf.keras.layers
+LOIHI_SYN = keras_spiking.ModelEnergy.devices["loihi"]["energy_per_synop"]
+LOIHI_NEURON = keras_spiking.ModelEnergy.devices["loihi"]["energy_per_neuron"]
+
+
+def single(layer_fn, shape):
+    """A model applying one layer to an input of ``shape``; returns (model, layer)."""
+    inp = tf.keras.Input(shape)
+    layer = layer_fn()
+    return tf.keras.Model(inp, layer(inp)), layer
+
+
+def stats(model, layer, cls=energy.CorrectedEnergy):
+    return cls(model).layer_stats[layer]
+
+
+# ------------------------------------------------------------------------------ hand counts
+@pytest.mark.parametrize(
+    "length, c_in, c_out, k, s, padding, expected",
+    [
+        # Wave-U-Net up-sampling: k=2, s=2: 50 inputs x 6 ch x 2 taps x 4 out = 2400
+        (50, 6, 4, 2, 2, "same", 50 * 6 * 2 * 4),
+        # Wave-U-Net k=5, stride 1, same: equals Conv1D's L_out*k*C_in*C_out
+        (40, 3, 5, 5, 1, "same", 40 * 5 * 3 * 5),
+        # Conv-TasNet decoder: k=16, s=8, 256 -> 1 channel on 10 positions
+        (10, 256, 1, 16, 8, "same", 10 * 256 * 16 * 1),
+        (10, 4, 2, 16, 8, "valid", 10 * 4 * 16 * 2),
+    ],
+)
+def test_conv1d_transpose_connections(length, c_in, c_out, k, s, padding, expected):
+    model, layer = single(lambda: L.Conv1DTranspose(c_out, k, strides=s, padding=padding),
+                          (length, c_in))
+    st = stats(model, layer)
+    assert st["connections"] == expected
+    assert st["neurons"] == 0
+
+
+def test_stock_keras_spiking_miscounts_conv1d_transpose():
+    # documents the bug being corrected: L_out * C_out * k * C_out instead of L_in * C_in * k * C_out
+    model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"), (10, 256))
+    assert stats(model, layer, energy.StockEnergy)["connections"] == 80 * 1 * 16 * 1
+    assert stats(model, layer)["connections"] == 10 * 256 * 16
+
+
+def test_conv1d_transpose_relu_activation_counts_neurons():
+    model, layer = single(lambda: L.Conv1DTranspose(3, 2, strides=2, activation="relu"), (7, 2))
+    assert stats(model, layer) == {"connections": 7 * 2 * 2 * 3, "neurons": 14 * 3,
+                                   "spiking": False}
+
+
+def test_grouped_and_strided_conv1d_keep_keras_spiking_formula():
+    # grouped: 20 outputs x 8 filters x k=3 x (4 in / 2 groups) = 960
+    model, layer = single(lambda: L.Conv1D(8, 3, padding="same", groups=2), (20, 4))
+    assert stats(model, layer)["connections"] == 20 * 8 * 3 * 2
+    # strided (Wave-U-Net down-sampling): 10 outputs x 5 filters x k=2 x 3 in = 300
+    model, layer = single(lambda: L.Conv1D(5, 2, strides=2), (20, 3))
+    assert stats(model, layer)["connections"] == 10 * 5 * 2 * 3
+
+
+def test_depthwise_conv1d():
+    # 18 outputs (valid, k=3) x 4 channels x multiplier 2 x 3 taps
+    model, layer = single(lambda: L.DepthwiseConv1D(3, depth_multiplier=2), (20, 4))
+    assert stats(model, layer)["connections"] == 18 * 4 * 2 * 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert stats(model, layer, energy.StockEnergy)["connections"] == 0
+    assert any(energy.WARNING_TEXT in str(w.message) for w in caught)
+
+
+def test_batch_normalization_folded_after_linear_conv_else_per_element():
+    inp = tf.keras.Input((12, 3))
+    conv = L.Conv1D(4, 3, padding="same")
+    bn_folded = L.BatchNormalization()
+    relu = L.ReLU()
+    bn_after_relu = L.BatchNormalization()
+    conv_relu = L.Conv1D(4, 1, activation="relu")
+    bn_after_conv_relu = L.BatchNormalization()
+    h = relu(bn_folded(conv(inp)))
+    out = bn_after_conv_relu(conv_relu(bn_after_relu(h)))
+    e = energy.CorrectedEnergy(tf.keras.Model(inp, out))
+    assert e.layer_stats[bn_folded]["connections"] == 0
+    assert e.layer_stats[bn_after_relu]["connections"] == 12 * 4
+    assert e.layer_stats[bn_after_conv_relu]["connections"] == 12 * 4
+
+
+class EventMultiply(L.Multiply):
+    """Stand-in for kspikese's SynapticMultiply: input 0 (the mask) carries the events."""
+
+    event_input = 0
+
+
+def test_multiply_one_connection_per_element_and_event_input():
+    mask_in, enc_in = tf.keras.Input((6, 2)), tf.keras.Input((6, 2))
+    plain, synaptic = L.Multiply(), EventMultiply()
+    model = tf.keras.Model([mask_in, enc_in], [plain([mask_in, enc_in]),
+                                               synaptic([mask_in, enc_in])])
+    e = energy.CorrectedEnergy(model)
+    assert e.layer_stats[plain]["connections"] == 12
+    assert e.layer_stats[synaptic]["connections"] == 12
+    # three-way product: two multiplications per element
+    a, b, c = (tf.keras.Input((5,)) for _ in range(3))
+    triple = L.Multiply()
+    e3 = energy.CorrectedEnergy(tf.keras.Model([a, b, c], triple([a, b, c])))
+    assert e3.layer_stats[triple]["connections"] == 10
+
+
+def test_free_layers_cost_nothing_and_do_not_warn():
+    inp = tf.keras.Input((8, 2))
+    x = L.Rescaling(3.0)(inp)
+    a = L.Conv1D(2, 1)(x)
+    y = L.Concatenate()([x, a])
+    y = L.Add()([y, y])
+    y = L.Reshape((1, 8, 4))(y)
+    y = L.Reshape((8, 4))(y)
+    y = L.Cropping1D(1)(L.ZeroPadding1D(1)(y))
+    model = tf.keras.Model(inp, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e = energy.CorrectedEnergy(model)
+    assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)]
+    for layer in model.layers:
+        if not isinstance(layer, L.Conv1D):
+            assert e.layer_stats[layer]["connections"] == 0, layer.name
+            assert e.layer_stats[layer]["neurons"] == 0, layer.name
+
+
+def test_time_distributed_uses_corrected_registry():
+    inp = tf.keras.Input((None, 10, 6))
+    wrapper = L.TimeDistributed(L.Conv1DTranspose(4, 2, strides=2))
+    model = tf.keras.Model(inp, wrapper(inp))
+    assert energy.CorrectedEnergy(model).layer_stats[wrapper]["connections"] == 10 * 6 * 2 * 4
+
+
+def test_registrations_stay_out_of_the_global_registry():
+    before = dict(keras_spiking.ModelEnergy.layer_stats_computers)
+    assert L.Conv1DTranspose in energy.CorrectedEnergy.layer_stats_computers
+    assert L.Conv1DTranspose not in before
+    with energy.corrected_registrations():
+        model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"),
+                              (10, 256))
+        assert keras_spiking.ModelEnergy(model).layer_stats[layer]["connections"] == 10 * 256 * 16
+    assert keras_spiking.ModelEnergy.layer_stats_computers == before
+
+
+# ------------------------------------------------------------------------------ rates and energy
+def test_spiking_device_energy_from_measured_rate():
+    # input of constant 2.0 into a 1x1 conv (4 positions, 1 -> 2 channels: 8 connections);
+    # dt = 0.5 makes rate*dt = 1 event per input element -> 8 synaptic events per inference
+    inp = tf.keras.Input((4, 1))
+    conv = L.Conv1D(2, 1, use_bias=False)
+    model = tf.keras.Model(inp, conv(inp))
+    data = np.full((3, 4, 1), 2.0, np.float32)
+    est = energy.estimate(model, data, devices=("loihi", "cpu"), dt=0.5)
+    row = {r["name"]: r for r in est.layers}[conv.name]
+    assert row["events_per_input"] == pytest.approx(1.0)
+    assert row["synops"] == pytest.approx(8.0)
+    assert row["J loihi"] == pytest.approx(8 * LOIHI_SYN)
+    assert est.totals["cpu"] == pytest.approx(8 * 8.6e-9)  # dense: each synapse once
+    assert est.synops == pytest.approx(8.0)
+    assert est.n_frames == 3
+
+
+def spiking_relu(x, dt, name):
+    """kspikese-style wrapping: add a time axis, SpikingActivation, drop it."""
+    shape = x.shape[1:]
+    y = L.Reshape((1, *shape))(x)
+    y = keras_spiking.SpikingActivation("relu", dt=dt, seed=0, name=f"{name}_spike")(y)
+    return L.Reshape(tuple(shape))(y)
+
+
+def test_firing_rate_and_neurons_of_spiking_layer():
+    # input 2.0 through a spiking ReLU with dt=1: floor(v0 + 2) = 2 spikes for any v0 in [0, 1)
+    inp = tf.keras.Input((6, 1))
+    y = spiking_relu(inp, 1.0, "a")
+    conv = L.Conv1D(3, 1, use_bias=False)
+    model = tf.keras.Model(inp, conv(y))
+    data = np.full((2, 6, 1), 2.0, np.float32)
+    est = energy.estimate(model, data)
+    assert est.dt == 1.0
+    rows = {r["name"]: r for r in est.layers}
+    assert rows["a_spike"]["neurons"] == 6
+    assert rows["a_spike"]["spikes_per_neuron"] == pytest.approx(2.0)
+    assert rows[conv.name]["synops"] == pytest.approx(6 * 3 * 2.0)
+    assert est.mean_firing == pytest.approx(2.0)
+    expected = 18 * 2.0 * LOIHI_SYN + 6 * LOIHI_NEURON
+    assert est.totals["loihi"] == pytest.approx(expected)
+
+
+def test_nonzero_fraction_counts_graded_messages():
+    inp = tf.keras.Input((4, 1))
+    conv = L.Conv1D(1, 1, use_bias=False)
+    model = tf.keras.Model(inp, conv(inp))
+    data = np.array([[[0.0], [3.0], [0.0], [5.0]]], np.float32)  # half the inputs are nonzero
+    est = energy.estimate(model, data, dt=1.0, devices=("loihi",))
+    row = {r["name"]: r for r in est.layers}[conv.name]
+    assert row["nonzero_inputs"] == pytest.approx(0.5)
+    assert row["synops_graded"] == pytest.approx(2.0)
+    assert row["synops"] == pytest.approx(4 * 2.0)
+
+
+def test_synaptic_multiply_rate_uses_only_the_mask():
+    # mask = the input (all ones), encoder counts = 9 x input: only the mask's spikes are events
+    inp = tf.keras.Input((4, 1))
+    mult = EventMultiply(name="mult")
+    model = tf.keras.Model(inp, mult([inp, L.Rescaling(9.0)(inp)]))
+    data = np.ones((2, 4, 1), np.float32)
+    res = energy.compare(model, data, dt=1.0, devices=("loihi",))
+    corrected = {r["name"]: r for r in res["corrected"].layers}["mult"]
+    stock = {r["name"]: r for r in res["stock"].layers}["mult"]
+    assert corrected["events_per_input"] == pytest.approx(1.0)
+    assert corrected["synops"] == pytest.approx(4.0)
+    assert stock["events_per_input"] == pytest.approx(5.0)  # KerasSpiking: mean over both inputs
+    assert stock["connections"] == 0  # and it counts Multiply as nothing
+
+
+def test_concatenate_of_unequal_inputs_rate_is_element_weighted():
+    # [input (4 elements of 2.0), conv (12 elements of 6.0)] -> (4*2 + 12*6) / 16 = 5
+    inp = tf.keras.Input((4, 1))
+    conv = L.Conv1D(3, 1, use_bias=False, kernel_initializer=tf.keras.initializers.Constant(3.0))
+    cat = L.Concatenate(name="cat")
+    model = tf.keras.Model(inp, cat([inp, conv(inp)]))
+    est = energy.estimate(model, np.full((2, 4, 1), 2.0, np.float32), dt=1.0, devices=("loihi",))
+    assert {r["name"]: r for r in est.layers}["cat"]["events_per_input"] == pytest.approx(5.0)
+
+
+# ------------------------------------------------------------------------------ whole models
+def tiny_wave_u_net(frame_len=64, dt=None):
+    """Wave-U-Net's layer types: conv k=15, strided conv, transposed convs, concat skips."""
+    act = (lambda x, n: L.ReLU()(x)) if dt is None else (lambda x, n: spiking_relu(x, dt, n))
+    inp = tf.keras.Input((frame_len, 1))
+    x = L.Rescaling(32768.0)(inp)
+    d1 = act(L.Conv1D(4, 15, padding="same", name="down1")(x), "down1")
+    p1 = act(L.Conv1D(4, 2, strides=2, name="pool1")(d1), "pool1")
+    d2 = act(L.Conv1D(8, 15, padding="same", name="down2")(p1), "down2")
+    u1 = act(L.Conv1DTranspose(4, 2, strides=2, name="up1")(d2), "up1")
+    c1 = L.Concatenate()([d1, u1])
+    u2 = act(L.Conv1DTranspose(4, 5, padding="same", name="up2")(c1), "up2")
+    out = L.Conv1D(1, 3, padding="same", name="readout")(L.Concatenate()([x, u2]))
+    return tf.keras.Model(inp, L.Rescaling(1 / 32768.0)(out), name="tiny_wave_u_net")
+
+
+def tiny_conv_tasnet(frame_len=64, dt=None):
+    """Conv-TasNet's layer types: strided encoder, BN, grouped dilated conv, residual/skip
+    additions, mask conv, synaptic multiply, transposed-conv decoder."""
+    act = (lambda x, n: L.ReLU()(x)) if dt is None else (lambda x, n: spiking_relu(x, dt, n))
+    inp = tf.keras.Input((frame_len, 1))
+    enc = act(L.Conv1D(12, 16, strides=8, padding="same", name="encoder")(inp), "encoder")
+    x, skips = enc, []
+    for b in range(2):
+        h = act(L.BatchNormalization()(L.Conv1D(16, 1, name=f"b{b}_in")(x)), f"b{b}_in")
+        h = L.Conv1D(16, 3, padding="same", dilation_rate=2 ** b, groups=16, name=f"b{b}_dw")(h)
+        h = act(L.BatchNormalization()(h), f"b{b}_dw")
+        x = L.Add()([x, L.Conv1D(12, 1, name=f"b{b}_res")(h)])
+        skips.append(L.Conv1D(12, 1, name=f"b{b}_skip")(h))
+    mask = act(L.Conv1D(12, 1, name="mask")(L.Add()(skips)), "mask")
+    masked = EventMultiply(name="synaptic_multiply")([mask, enc])
+    out = L.Conv1DTranspose(1, 16, strides=8, padding="same", name="decoder")(masked)
+    return tf.keras.Model(inp, out, name="tiny_conv_tasnet")
+
+
+@pytest.mark.parametrize("build, dt", [(tiny_wave_u_net, 0.001), (tiny_conv_tasnet, 1.0)])
+def test_whole_models_counted_without_warning(build, dt):
+    frames = np.random.RandomState(0).uniform(-0.5, 0.5, (3, 64, 1)).astype(np.float32)
+    snn = build(dt=dt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = energy.compare(snn, frames, batch_size=2)
+        energy.estimate(build(), corrected=True)  # the ANN, no data: cpu only
+    # the corrected estimator itself emits nothing; the stock one's warnings are captured
+    assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)]
+    assert result["corrected"].uncounted == []
+    assert "Concatenate" in result["stock"].uncounted or "BatchNormalization" in \
+        result["stock"].uncounted
+    c, s = result["corrected"], result["stock"]
+    assert set(c.totals) == {"cpu", "cpu-events", "loihi", "spinnaker2"}
+    assert c.dt == dt and c.n_frames == 3
+    assert np.isfinite(c.mean_firing) and c.synops >= 0
+    # the only differences between the estimators are the corrected layer types
+    differing = {r["type"] for r, q in zip(c.layers, s.layers) if r["connections"] !=
+                 q["connections"]}
+    assert differing <= {"Conv1DTranspose", "EventMultiply", "BatchNormalization"}
+    assert "Conv1DTranspose" in differing
+
+
+def test_tiny_conv_tasnet_hand_total():
+    # ANN connections counted by hand: frame 64 -> 8 encoder positions, N = 12, hidden 16
+    ann = tiny_conv_tasnet()
+    est = energy.estimate(ann)
+    enc = 8 * 12 * 16 * 1  # positions x filters x k x in
+    b_in, dw, res, skip = 8 * 16 * 12, 8 * 16 * 3 * 1, 8 * 12 * 16, 8 * 12 * 16
+    # the last block's residual output feeds nothing, so it is not part of the model
+    blocks = 2 * (b_in + dw + skip) + res
+    mask, mult = 8 * 12 * 12, 8 * 12
+    dec = 8 * 12 * 16 * 1  # input positions x in x k x out
+    assert est.connections == enc + blocks + mask + mult + dec == 12768
+    # BN follows a linear conv each time: folded, free
+    assert all(r["connections"] == 0 for r in est.layers if r["type"] == "BatchNormalization")
+    relu_neurons = 8 * 12 + 2 * (8 * 16 * 2) + 8 * 12
+    assert est.neurons == relu_neurons
+    assert est.totals["cpu"] == pytest.approx((est.connections + relu_neurons) * 8.6e-9)
+    stock = energy.estimate(ann, corrected=False)
+    assert stock.connections == est.connections - dec + 64 * 1 * 16 * 1 - mult
+
+
+def test_unknown_layer_is_an_error_not_a_silent_zero():
+    inp = tf.keras.Input((4, 1))
+    model = tf.keras.Model(inp, L.Lambda(lambda t: t * 2.0, name="doubler")(inp))
+    with pytest.raises(ValueError, match="Lambda"):
+        energy.estimate(model)
+    assert energy.estimate(model, corrected=False).uncounted == ["Lambda"]
+
+
+def test_undefined_frame_length_explains_and_with_frame_len_fixes():
+    inp = tf.keras.Input((None, 1))
+    model = tf.keras.Model(inp, L.Conv1DTranspose(2, 2, strides=2)(inp))
+    with pytest.raises(ValueError, match="with_frame_len"):
+        energy.estimate(model)
+    fixed = energy.with_frame_len(model, 32)
+    assert fixed.input_shape == (None, 32, 1)
+    assert energy.estimate(fixed).connections == 32 * 1 * 2 * 2
+    x = np.random.RandomState(1).randn(1, 32, 1).astype(np.float32)
+    np.testing.assert_allclose(fixed(x), model(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="built for frames of 32"):
+        energy.with_frame_len(fixed, 16)
+
+
+def test_bad_example_data_is_rejected():
+    model, _ = single(lambda: L.Conv1D(1, 1), (4, 1))
+    with pytest.raises(ValueError, match="example_data"):
+        energy.estimate(model, np.zeros((0, 4, 1), np.float32))
