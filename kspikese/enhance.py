@@ -1,20 +1,24 @@
 """Enhance audio with a (spiking) speech-enhancement model: arrays, files and folders.
 
 The models see fixed frames of ``L = 16384`` samples at 16 kHz.  Audio of any length is cut into
-frames that start every ``H = L / 2`` samples, each frame is enhanced on its own, and the outputs
-are weighted by the periodic Hann window and added (overlap-add):
+frames that overlap by ``O`` samples (``O = overlap * L``, ``overlap`` at most one half; the frames
+start every ``hop = L - O`` samples), each frame is enhanced on its own, and consecutive outputs
+are cross-faded over their ``O`` common samples with the raised-sine ramp
 
-    w[n] = sin^2(pi n / L),   n = 0 .. L-1,      w[n] + w[n + H] = sin^2 + cos^2 = 1,
+    r[n] = sin^2(pi n / (2 O)),   n = 0 .. O-1   (the earlier frame gets 1 - r[n]),
 
-so every sample is the weighted mean of the two frames that cover it, with weights that sum to
-exactly one.  (It is computed as the cross-fade ``a + w[n] (b - a)`` of the earlier frame ``a``
-into the later ``b``, so equal frames give back the very same float.)  A model that returns its
-input therefore returns the signal unchanged, bit for bit, and a model
-whose output jumps between frames (a frame-dependent offset ``c_k``) is cross-faded: sample to
-sample the output moves by at most ``|c_{k+1} - c_k| * max|w'| = |c_{k+1} - c_k| * pi / L`` from
-the seam, never by a click.  Each frame's edges, where a convolutional model sees zero padding,
-get weights near zero.  The signal is padded with ``H`` zeros in front (so the first samples are
-also covered twice) and with zeros at the end up to the last frame.
+i.e. the output there is ``a + r[n] (b - a)`` for the earlier frame's output ``a`` and the later
+frame's ``b``; outside the overlaps a sample is covered by one frame and taken as is.  This is
+overlap-add with a window made of a rising ramp, a flat top and a falling ramp whose shifted
+copies sum to exactly one; for ``overlap = 1/2`` it is the periodic Hann window
+``w[n] = sin^2(pi n / L)`` with ``w[n] + w[n + L/2] = 1``.  A model that returns its input
+therefore returns the signal unchanged, bit for bit (the cross-fade of equal frames gives back
+the same float), and a model whose output jumps between frames (a frame-dependent offset
+``c_k``) is cross-faded: sample to sample the output moves by at most
+``|c_{k+1} - c_k| * max|r'| = |c_{k+1} - c_k| * pi / (2 O)`` from the seam, never by a click.
+Each frame's edges, where a convolutional model sees zero padding, get weights near zero.  The
+signal is padded with ``O`` zeros in front (so the first samples are also cross-faded in) and with
+zeros at the end up to the last frame.
 
 Frames whose input is exactly zero are not sent to the model: their output is zero (so digital
 silence stays silent, whatever the biases would make of it).
@@ -54,6 +58,7 @@ AUDIO_SUFFIXES = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
     ".au", ".snd", ".caf", ".w64", ".rf64",
 }  # fmt: skip
+OVERLAP = 0.5  # default frame overlap (fraction of a frame)
 FLOAT16_TOLERANCE_DB = 0.05  # largest SI-SNR change float16 weights may cause (issue 7)
 
 
@@ -65,16 +70,35 @@ class ModelError(ValueError):
 # windows and the streaming overlap-add engine
 
 
-def synthesis_window(frame_len):
-    """Periodic Hann window ``sin^2(pi n / L)``; shifted copies by ``L/2`` sum to one."""
-    n = np.arange(frame_len)
-    return np.sin(np.pi * n / frame_len).astype(np.float32) ** 2
+def synthesis_window(frame_len, overlap=0.5):
+    """The overlap-add window: sin^2 ramps over ``O = overlap * L`` samples, flat in between.
+
+    Copies shifted by ``hop = L - O`` sum to one; ``overlap = 0.5`` gives the periodic Hann
+    window ``sin^2(pi n / L)``.
+    """
+    o = overlap_samples(frame_len, overlap)
+    w = np.ones(frame_len, np.float32)
+    w[:o] = crossfade_ramp(o)
+    w[frame_len - o :] = 1 - crossfade_ramp(o)
+    return w
 
 
-def num_frames(n, frame_len=FRAME_LEN):
-    """Frames needed for ``n`` samples: starts at ``-H, 0, H, ...`` until sample ``n-1`` has two."""
-    hop = frame_len // 2
-    return 0 if n <= 0 else (n - 1) // hop + 2
+def crossfade_ramp(o):
+    """``r[n] = sin^2(pi n / (2 O))``, n = 0 .. O-1: the later frame's weight in an overlap."""
+    return (np.sin(np.pi * np.arange(o) / (2 * o)) ** 2).astype(np.float32)
+
+
+def overlap_samples(frame_len, overlap):
+    if not 0 < overlap <= 0.5:
+        raise ValueError(f"overlap must be in (0, 0.5], got {overlap}")
+    return max(1, int(round(frame_len * overlap)))
+
+
+def num_frames(n, frame_len=FRAME_LEN, overlap=0.5):
+    """Frames for ``n`` samples: frame k starts at ``k hop - O``; the last must reach sample n."""
+    o = overlap_samples(frame_len, overlap)
+    hop = frame_len - o
+    return 0 if n <= 0 else -(-(n + o) // hop)
 
 
 class OverlapAdd:
@@ -86,16 +110,17 @@ class OverlapAdd:
     the outputs together have exactly as many samples as the inputs.
     """
 
-    def __init__(self, fn, channels, frame_len=FRAME_LEN, batch_size=4, on_frames=None):
-        if frame_len % 2:
-            raise ValueError(f"frame_len must be even, got {frame_len}")
+    def __init__(self, fn, channels, frame_len=FRAME_LEN, batch_size=4, on_frames=None, overlap=0.5):
         self.fn, self.channels, self.frame_len = fn, int(channels), int(frame_len)
-        self.hop = frame_len // 2
+        self.overlap = overlap
+        self.o = overlap_samples(self.frame_len, overlap)
+        self.hop = self.frame_len - self.o
         self.frames_per_call = max(1, int(batch_size) // self.channels)
         self.on_frames = on_frames
-        self.rise = synthesis_window(frame_len)[: self.hop, None]  # w[n], n < H
-        self.buffer = np.zeros((self.hop, self.channels), np.float32)  # the H zeros in front
-        self.tail = np.zeros((self.hop, self.channels), np.float32)  # last frame's 2nd half
+        self.rise = crossfade_ramp(self.o)[:, None]
+        self.buffer = np.zeros((self.o, self.channels), np.float32)  # the O zeros in front
+        self.tail = np.zeros((self.o, self.channels), np.float32)  # last frame's final O samples
+        self.skip = self.o  # output samples that belong to the zeros in front
         self.pending = []  # input frames waiting for a model call
         self.n_in = 0  # samples pushed
         self.n_out = 0  # samples returned
@@ -112,9 +137,9 @@ class OverlapAdd:
         if self.finished:
             return np.zeros((0, self.channels), np.float32)
         self.finished = True
-        total = num_frames(self.n_in, self.frame_len)
-        # frames 0..cut-1 are cut, so the buffer starts at (cut - 1) H; the last frame,
-        # total - 1, ends at (total - 2) H + L: pad the buffer with zeros up to there.
+        total = num_frames(self.n_in, self.frame_len, self.overlap)
+        # frames 0..cut-1 are cut, so the buffer starts at s_cut = cut hop - O; the last frame,
+        # total - 1, ends at s_(total-1) + L: pad the buffer with zeros up to there.
         cut = self.n_frames + len(self.pending)
         needed = (total - 1 - cut) * self.hop + self.frame_len
         if len(self.buffer) < needed:
@@ -134,6 +159,9 @@ class OverlapAdd:
         if final and self.pending:
             out.append(self._run())
         result = np.concatenate(out) if out else np.zeros((0, self.channels), np.float32)
+        if self.skip:
+            dropped = min(self.skip, len(result))
+            result, self.skip = result[dropped:], self.skip - dropped
         if final or self.n_out + len(result) > self.n_in:
             result = result[: max(0, self.n_in - self.n_out)]
         self.n_out += len(result)
@@ -157,17 +185,17 @@ class OverlapAdd:
             enhanced[silent] = 0.0
         enhanced = enhanced.reshape(n_frames, channels, length).transpose(0, 2, 1)
         out = []
+        o, hop = self.o, self.hop
         for frame in enhanced:
-            # tail w[n + H] + frame w[n] with w[n + H] = 1 - w[n], written as a cross-fade so that
-            # equal frames give exactly the same samples back (bit-exact for an identity model)
-            done = self.tail + self.rise * (frame[: self.hop] - self.tail)
-            self.tail = frame[self.hop :]
-            if self.n_frames > 0:  # frame 0 completes only the padding in front
-                out.append(done)
+            # frame k covers [s, s + L), s = k hop - O; it completes [s, s + hop): the cross-fade
+            # from the previous frame's last O samples, then its own samples up to the next seam
+            out.append(self.tail + self.rise * (frame[:o] - self.tail))
+            out.append(frame[o:hop])
+            self.tail = frame[hop:]
             self.n_frames += 1
         if self.on_frames is not None:
             self.on_frames(n_frames)
-        return np.concatenate(out) if out else np.zeros((0, channels), np.float32)
+        return np.concatenate(out)
 
 
 class StreamResampler:
@@ -342,13 +370,16 @@ def _cached(model, ann, weights_dir):
 # arrays
 
 
-def enhance(audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=4, progress=False, weights_dir=None):
+def enhance(
+    audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=4, overlap=OVERLAP, progress=False,
+    weights_dir=None,
+):  # fmt: skip
     """Enhance ``audio`` (samples[, channels], any rate) and return float32 of the same shape.
 
     ``model`` is a shipped name (:data:`SHIPPED`), a path (model card ``.json``, ``.keras``
     checkpoint or pipeline run folder) or a Keras model mapping ``(batch, samples, 1)`` to the
     same shape; ``ann`` picks the ANN twin of a spiking name.  Each channel is enhanced on its
-    own at 16 kHz (resampled from and back to ``sr``).  The result does not depend on how the
+    own at 16 kHz (resampled from and back to ``sr``), in frames overlapping by ``overlap``.  The result does not depend on how the
     audio is split into blocks; it does depend on ``batch_size`` for spiking models (the seeded
     initial membrane voltages differ per batch row).
     """
@@ -363,8 +394,9 @@ def enhance(audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=4, progress=Fa
         keras_model, _, fn = _cached(str(model), bool(ann), str(weights_dir) if weights_dir else None)
         frame_len = frame_len_of(keras_model)
     x2 = x.reshape(len(x), -1).astype(np.float32)
-    pipe = Pipeline(fn, sr, x2.shape[1], frame_len, batch_size)
-    bar = _bar(progress, total=num_frames(round(len(x2) * io.SR / sr), frame_len), unit="frame")
+    pipe = Pipeline(fn, sr, x2.shape[1], frame_len, batch_size, overlap)
+    total = num_frames(round(len(x2) * io.SR / sr), frame_len, overlap)
+    bar = _bar(progress, total=total, unit="frame")
     pipe.engine.on_frames = bar.update
     with bar:
         parts = [pipe.push(x2[i : i + BLOCK]) for i in range(0, len(x2), BLOCK)]
@@ -375,10 +407,10 @@ def enhance(audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=4, progress=Fa
 class Pipeline:
     """Resample to 16 kHz -> overlap-add enhancement -> resample back, block by block."""
 
-    def __init__(self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=4):
+    def __init__(self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=4, overlap=OVERLAP):
         self.down = StreamResampler(sr, io.SR, channels)
         self.up = StreamResampler(io.SR, sr, channels)
-        self.engine = OverlapAdd(fn, channels, frame_len, batch_size)
+        self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap)
         self.channels = channels
         self.n_out = 0
 
@@ -527,7 +559,7 @@ def _check_pair(src, dst, output, output_is_file, overwrite):
     return None
 
 
-def enhance_file(src, dst, fn, frame_len=FRAME_LEN, batch_size=4, on_frames=None):
+def enhance_file(src, dst, fn, frame_len=FRAME_LEN, batch_size=4, on_frames=None, overlap=OVERLAP):
     """Enhance one file into ``dst`` (same format, subtype, rate, channels, length); seconds read.
 
     Raises :class:`kspikese.io.AudioError` naming the file for unreadable input (empty, not
@@ -546,7 +578,7 @@ def enhance_file(src, dst, fn, frame_len=FRAME_LEN, batch_size=4, on_frames=None
         if reader.frames == 0:
             raise io.AudioError(f"{src}: the file holds no samples")
         fmt, subtype, endian = _output_format(reader, dst)
-        pipe = Pipeline(fn, sr, channels, frame_len, batch_size)
+        pipe = Pipeline(fn, sr, channels, frame_len, batch_size, overlap)
         pipe.engine.on_frames = on_frames
         clip = not subtype.startswith(("FLOAT", "DOUBLE"))
         n_read = 0
@@ -615,7 +647,7 @@ def _bar(enabled, **kwargs):
 
 def enhance_paths(
     inputs, output, model=DEFAULT_MODEL, ann=False, overwrite=False, batch_size=4,
-    progress=True, weights_dir=None, log=None,
+    progress=True, weights_dir=None, log=None, overlap=OVERLAP,
 ):  # fmt: skip
     """Enhance files and folders into ``output`` (see :func:`plan`); return a :class:`Summary`.
 
@@ -647,31 +679,31 @@ def enhance_paths(
             else (model, {}, model_fn(model))
         )
         frame_len = frame_len_of(keras_model)
-        t_model = time.perf_counter()
         with _bar(progress and len(jobs) > 1, total=len(jobs), unit="file") as files_bar:
             for job in jobs:
-                estimate = _frames_estimate(job.src, frame_len)
+                estimate = _frames_estimate(job.src, frame_len, overlap)
                 with _bar(progress, total=estimate, unit="frame", desc=job.src.name, leave=False) as fb:
                     try:
                         t_file = time.perf_counter()
-                        seconds = enhance_file(job.src, job.dst, fn, frame_len, batch_size, fb.update)
+                        seconds = enhance_file(
+                            job.src, job.dst, fn, frame_len, batch_size, fb.update, overlap
+                        )
                         summary.process_seconds += time.perf_counter() - t_file
                         summary.audio_seconds += seconds
                         summary.done += 1
                     except (io.AudioError, OSError) as exc:
                         report(job.src, str(exc) if isinstance(exc, io.AudioError) else _os_message(exc))
                 files_bar.update(1)
-        del t_model
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 
 
-def _frames_estimate(path, frame_len):
+def _frames_estimate(path, frame_len, overlap):
     import soundfile as sf
 
     try:
         info = sf.info(str(path))
-        return num_frames(round(info.frames * io.SR / info.samplerate), frame_len) or None
+        return num_frames(round(info.frames * io.SR / info.samplerate), frame_len, overlap) or None
     except Exception:
         return None
 

@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--batch-size", type=int, default=4, metavar="N", help="frames per model call (default 4)"
     )
+    parser.add_argument(
+        "--overlap", type=float, default=E.OVERLAP, metavar="F",
+        help=f"overlap of consecutive frames, fraction in (0, 0.5] (default {E.OVERLAP}); "
+        "smaller is faster",
+    )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     # shipping a trained model (used after `make reproduce-table1/3`; not for everyday use)
     parser.add_argument("--export", metavar="CHECKPOINT", help=argparse.SUPPRESS)
@@ -47,10 +52,14 @@ def run(args) -> int:
     if args.batch_size < 1:
         print("kspikese enhance: error: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    if not 0 < args.overlap <= 0.5:
+        print("kspikese enhance: error: --overlap must be in (0, 0.5]", file=sys.stderr)
+        return 2
     try:
         summary = E.enhance_paths(
             args.inputs, args.output, model=args.model, ann=args.ann, overwrite=args.overwrite,
             batch_size=args.batch_size, progress=not args.quiet, weights_dir=args.weights_dir,
+            overlap=args.overlap,
         )  # fmt: skip
     except E.ModelError as exc:
         print(f"kspikese enhance: error: {exc}", file=sys.stderr)

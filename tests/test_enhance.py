@@ -80,13 +80,49 @@ def test_num_frames(n, frames):
     assert E.num_frames(n) == frames
 
 
+@pytest.mark.parametrize("n, overlap, frames", [(20480, 0.25, 2), (20481, 0.25, 3), (1, 0.25, 1)])
+def test_num_frames_with_less_overlap(n, overlap, frames):
+    assert E.num_frames(n, overlap=overlap) == frames
+
+
+def test_window_with_quarter_overlap_sums_to_one():
+    w = E.synthesis_window(16, overlap=0.25)  # O = 4, hop = 12
+    assert np.allclose(w, [0, 0.146447, 0.5, 0.853553] + [1] * 8 + [1, 0.853553, 0.5, 0.146447], atol=1e-6)
+    assert np.allclose(w[12:] + w[:4], 1)
+    with pytest.raises(ValueError, match="overlap must be in"):
+        E.synthesis_window(16, overlap=0.75)
+
+
+@pytest.mark.parametrize("overlap", [0.5, 0.25, 0.1])
 @pytest.mark.parametrize("n", [1, 100, 8191, 8192, 8193, 16384, 16385, 40000, 100003])
-def test_identity_model_returns_input_everywhere(n):
+def test_identity_model_returns_input_everywhere(n, overlap):
     x = noise((n, 2), seed=n)
-    y, eng = run_engine(lambda rows: rows, x, batch_size=3)
+    y, eng = run_engine(lambda rows: rows, x, batch_size=3, overlap=overlap)
     assert y.shape == x.shape
     assert np.array_equal(y, x)  # bit-exact, including every frame edge
-    assert eng.n_frames == E.num_frames(n)
+    assert eng.n_frames == E.num_frames(n, overlap=overlap)
+
+
+def test_overlap_add_matches_windowed_sum_written_out():
+    """The streaming engine against overlap-add spelled out with the window, for a model whose
+    output differs per frame (so the weights matter)."""
+    L, o = 64, 16
+    x = noise((300, 1))
+    count = []
+
+    def fn(rows):
+        count.append(1)
+        return rows * (1 + len(count))  # frame k scaled by k + 2 (batch_size=1)
+
+    y, eng = run_engine(fn, x, batch_size=1, frame_len=L, overlap=o / L)
+    hop, w = L - o, E.synthesis_window(L, o / L)
+    padded = np.concatenate([np.zeros(o), x[:, 0], np.zeros(L)])
+    ref = np.zeros(len(padded))
+    for k in range(eng.n_frames):
+        s = k * hop
+        ref[s : s + L] += w * (k + 2) * padded[s : s + L]
+    assert eng.n_frames == E.num_frames(300, L, o / L) == 7  # ceil((300 + 16) / 48)
+    assert np.allclose(y[:, 0], ref[o : o + 300], atol=1e-6)
 
 
 def test_output_does_not_depend_on_block_size():
@@ -109,11 +145,14 @@ def test_frame_dependent_offset_is_crossfaded_not_clicked():
             calls.append(1)
         return out
 
-    y, _ = run_engine(offset, x, batch_size=1)
-    d = y[:, 0] - x[:, 0]
-    step = np.abs(np.diff(d)).max()
-    assert step <= 0.1 * np.pi / E.FRAME_LEN + 1e-6  # |c_k+1 - c_k| max|w'|: 1.9e-5, no click
-    assert d.max() - d.min() > 0.5  # the offsets did reach the output
+    for overlap in (0.5, 0.25):
+        calls.clear()
+        y, _ = run_engine(offset, x, batch_size=1, overlap=overlap)
+        d = y[:, 0] - x[:, 0]
+        step = np.abs(np.diff(d)).max()
+        o = E.FRAME_LEN * overlap  # |c_k+1 - c_k| max|r'| = 0.1 pi / (2 O): 1.9e-5 at O = L/2
+        assert step <= 0.1 * np.pi / (2 * o) + 1e-6
+        assert d.max() - d.min() > 0.5  # the offsets did reach the output
     # without the window (plain frame concatenation) the same model would jump by 0.1 at seams
 
 

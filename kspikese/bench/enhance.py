@@ -1,0 +1,169 @@
+"""Benchmark of ``kspikese enhance``: real-time factor per model and peak memory vs file length.
+
+Every measurement runs in a fresh child process pinned to (at most) two CPU cores, which enhances
+a synthetic 16 kHz file from disk to disk with :func:`kspikese.enhance.enhance_file`, exactly as
+the command line does, after one warm-up frame batch.  The child reports
+
+* the real-time factor ``RTF = processing time / audio duration`` (``1 / RTF`` = times faster
+  than real time; target for SNN Wave-U-Net: ``1 / RTF >= 10``), and
+* its peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the RSS high-water
+  mark of the whole process, TensorFlow included; target under 1.5 GB for a 10-minute file).
+
+Memory is measured for a 2.5-minute and a 10-minute file; streaming makes the two agree.
+Shipped models are used when their weights are present; otherwise the full-size architecture is
+built fresh (untrained, same cost) and labelled so.  Timings on shared machines are noisy.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kspikese import io
+
+RTF_SECONDS = {False: 60.0, True: 10.0}  # audio per RTF measurement (full, quick)
+MEMORY_MINUTES = {False: (2.5, 10.0), True: (0.5, 2.0)}
+MEMORY_MODEL = "snn-wave-u-net"
+CORES = 2
+DT = {"wave-u-net": 0.001, "conv-tasnet": 1.0}  # the paper's omega per architecture
+
+
+def build_fresh(name):
+    """The full-size architecture behind a shipped name, untrained (for timing only)."""
+    from kspikese import models
+
+    arch = name[4:] if name.startswith("snn-") else name
+    builder = {"wave-u-net": "build_wave_u_net", "conv-tasnet": "build_conv_tasnet"}[arch]
+    model = getattr(models, builder)(frame_len=16384)
+    if name.startswith("snn-"):
+        from kspikese import to_spiking
+
+        model = to_spiking(model, dt=DT[arch], seed=0)
+    return model
+
+
+def load(spec):
+    """``(model, label)`` for a shipped name (falls back to a fresh build) or a model path."""
+    from kspikese import enhance as E
+
+    if spec in E.SHIPPED and spec not in E.shipped.available():
+        return build_fresh(spec), f"{spec} (fresh full-size build, weights not shipped yet)"
+    model, _ = E.load_model(spec)
+    return model, f"{spec} (shipped)" if spec in E.SHIPPED else spec
+
+
+def write_test_file(path, seconds, sr=io.SR, seed=0):
+    """A noisy harmonic signal, written in blocks (so the writer's memory stays small)."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    n, block = int(seconds * sr), 1 << 16
+    with sf.SoundFile(str(path), "w", sr, 1, "PCM_16") as f:
+        for start in range(0, n, block):
+            t = np.arange(start, min(n, start + block)) / sr
+            x = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+            f.write((x + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
+
+
+def child(spec, seconds, folder):
+    """Run in the child process: enhance one file, print a JSON line with the measurements."""
+    import resource
+    import time
+
+    import numpy as np
+
+    from kspikese import enhance as E
+
+    model, label = load(spec)
+    fn = E.model_fn(model)
+    frame_len = E.frame_len_of(model)
+    fn(np.zeros((4, frame_len, 1), np.float32) + 0.01)  # warm-up: trace the graph once
+    src, dst = Path(folder) / "in.wav", Path(folder) / "out.wav"
+    write_test_file(src, seconds)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    audio = E.enhance_file(src, dst, fn, frame_len, batch_size=4)
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "model": label, "audio_s": audio, "process_s": elapsed, "rtf": elapsed / audio,
+                "peak_rss_mb": peak / 1024, "rss_before_mb": rss_before / 1024,
+                "params": int(model.count_params()),
+            }
+        )
+    )  # fmt: skip
+
+
+def measure(spec, seconds):
+    """Run :func:`child` in a fresh process pinned to :data:`CORES` cores; its JSON result."""
+    cpus = sorted(os.sched_getaffinity(0))[:CORES]
+    code = (
+        "import os, sys; os.sched_setaffinity(0, {cpus});"
+        "from kspikese.bench.enhance import child; child(sys.argv[1], float(sys.argv[2]), sys.argv[3])"
+    ).format(cpus=set(cpus))
+    with tempfile.TemporaryDirectory() as folder:
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(len(cpus)), TF_NUM_INTEROP_THREADS="1")
+        out = subprocess.run(
+            [sys.executable, "-c", code, spec, str(seconds), folder],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"model": spec, "error": last}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["cores"] = len(cpus)
+    return result
+
+
+def run(out_dir, quick):
+    from kspikese import enhance as E
+
+    out_dir = Path(out_dir)
+    seconds = RTF_SECONDS[bool(quick)]
+    speed = [measure(name, seconds) for name in E.SHIPPED]
+    memory = [measure(MEMORY_MODEL, 60 * m) for m in MEMORY_MINUTES[bool(quick)]]
+    table = format_table(speed, memory, seconds)
+    io.write_text(out_dir / "enhance.md", table + "\n")
+    io.write_json(out_dir / "enhance.json", {"speed": speed, "memory": memory})
+    return table
+
+
+def format_table(speed, memory, seconds):
+    lines = [
+        f"Real-time factor of `kspikese enhance` (16 kHz mono file of {seconds:.0f} s, disk to disk, "
+        f"{speed[0].get('cores', CORES) if speed else CORES} cores; RTF = processing time / audio "
+        "duration, target for SNN Wave-U-Net: >= 10x faster than real time):",
+        "",
+        "| model | parameters | RTF | x real time | peak RSS (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in speed:
+        if "error" in r:
+            lines.append(f"| {r['model']} | - | failed: {r['error']} | - | - |")
+        else:
+            lines.append(
+                f"| {r['model']} | {r['params']:,} | {r['rtf']:.3f} | {1 / r['rtf']:.1f} | "
+                f"{r['peak_rss_mb']:.0f} |"
+            )
+    lines += [
+        "",
+        f"Peak memory (RSS high-water mark of the whole process) for {MEMORY_MODEL} vs file "
+        "length (target < 1500 MB, independent of length):",
+        "",
+        "| audio (min) | peak RSS (MB) | RSS before the file (MB) | RTF |",
+        "|---|---|---|---|",
+    ]
+    for r in memory:
+        if "error" in r:
+            lines.append(f"| - | failed: {r['error']} | - | - |")
+        else:
+            lines.append(
+                f"| {r['audio_s'] / 60:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_before_mb']:.0f} | "
+                f"{r['rtf']:.3f} |"
+            )
+    return "\n".join(lines)
