@@ -176,16 +176,39 @@ def multiply_stats(node):
 
     For the Conv-TasNet mask (``m = 2``) and for kspikese's ``SynapticMultiply`` (paper §3.2.3:
     the mask's spikes pass through one synapse per element whose weight is the encoder's spike
-    count) that is one connection per element, ``connections = output size``.  On a spiking
-    device only the mask's spikes are events (see :func:`event_input_indices`).
+    count) that is one connection per element, ``connections = output size``; a non-linear
+    ``activation`` on the layer adds one neuron per element.  On a spiking device only the mask's
+    spikes are events (see :func:`event_input_indices`).
     """
     layer = _layer(node)
     shapes = node.input_shapes
     n_inputs = len(shapes) if isinstance(shapes, (list, tuple)) and shapes and isinstance(
         shapes[0], (list, tuple, tf.TensorShape)) else 1
     n_inputs = max(n_inputs, 2)
-    return {"connections": (n_inputs - 1) * _size(node.output_shapes, "output", layer),
-            "neurons": 0}
+    out = _size(node.output_shapes, "output", layer)
+    stats = {"connections": (n_inputs - 1) * out}
+    stats.update(_act(layer, out))
+    return stats
+
+
+def spiking_activation_stats(node):
+    """``SpikingActivation``: one neuron update per neuron per timestep.
+
+    KerasSpiking takes ``prod(input shape[2:])`` (input ``(batch, time, *neurons)``).  That is
+    right for kspikese's fixed-shape wrapping (``Reshape`` to ``(B, T, L, C)``), but when
+    :class:`kspikese.neurons.TimeSplit` folds positions into the batch axis
+    (``(B·T, L, C) -> (B·L, T, C)``) it would count ``C`` neurons instead of ``L·C``; then the
+    count is taken from the ``TimeSplit``'s input, one neuron per element of a timestep.
+    """
+    layer = _layer(node)
+    inbound = node.inbound_layers
+    inbound = inbound[0] if isinstance(inbound, (list, tuple)) and len(inbound) == 1 else inbound
+    if getattr(inbound, "fold", False) and type(inbound).__name__ == "TimeSplit":
+        split_node = inbound.inbound_nodes[0]
+        neurons = _size(split_node.input_shapes, "input", inbound)
+    else:
+        neurons = int(np.prod(_shape(node.input_shapes)[2:], dtype=np.int64))
+    return {"neurons": int(neurons), "spiking": True}
 
 
 def free_stats(node):
@@ -201,6 +224,9 @@ def free_stats(node):
       residual ``x + conv(h)`` starts the MAC sum at ``x`` instead of the bias): no extra op.
     * ``Rescaling`` by a constant: folded into the weights of the linear layer it feeds (and at
       the input it is just the choice of units of the audio).
+    * kspikese's time-axis plumbing (``RepeatTime``, ``TimeSplit``, ``TimeMerge``: reshapes and
+      copies) and ``MeanTime`` (the readout's average over ``T`` steps: identity for ``T = 1``,
+      and for ``T > 1`` the host's decoding of the output counts, not part of the network).
     """
     return {"connections": 0, "neurons": 0}
 
@@ -212,12 +238,17 @@ FREE_LAYERS = (
 )
 
 
-def _synaptic_multiply_class():
+def _neurons_module():
     try:
-        from kspikese.neurons import SynapticMultiply
+        from kspikese import neurons
     except ImportError:  # the models' module is not there (yet): nothing to register
         return None
-    return SynapticMultiply
+    return neurons
+
+
+def _synaptic_multiply_class():
+    neurons = _neurons_module()
+    return getattr(neurons, "SynapticMultiply", None)
 
 
 def event_input_indices(layer, n_inputs):
@@ -304,10 +335,15 @@ def corrected_registry():
                 layers.BatchNormalization: batch_normalization_stats,
                 layers.Multiply: multiply_stats,
                 layers.TimeDistributed: timedistributed_stats}
+    registry[keras_spiking.SpikingActivation] = spiking_activation_stats
     registry.update({cls: free_stats for cls in FREE_LAYERS})
-    synaptic = _synaptic_multiply_class()
-    if synaptic is not None:
-        registry[synaptic] = multiply_stats
+    neurons = _neurons_module()
+    if neurons is not None:
+        for name in ("RepeatTime", "TimeSplit", "TimeMerge", "MeanTime"):
+            if hasattr(neurons, name):
+                registry[getattr(neurons, name)] = free_stats
+        if hasattr(neurons, "SynapticMultiply"):
+            registry[neurons.SynapticMultiply] = multiply_stats
     return registry
 
 
@@ -455,6 +491,16 @@ def model_dt(model):
     return dts[0]
 
 
+def model_timesteps(model):
+    """Timesteps ``T`` per inference: a ``RepeatTime`` layer's (kspikese's converter), else 1."""
+    steps = {int(layer.timesteps) for layer in model.layers
+             if type(layer).__name__ == "RepeatTime" and hasattr(layer, "timesteps")}
+    if len(steps) > 1:
+        raise ValueError(f"model {model.name!r} repeats its input {sorted(steps)} times; "
+                         "pass timesteps= explicitly")
+    return steps.pop() if steps else 1
+
+
 def frame_len_of(model):
     """The model's input length (``None`` if it accepts any length)."""
     shape = model.input_shape
@@ -480,9 +526,9 @@ def with_frame_len(model, frame_len=FRAME_LEN, custom_objects=None):
             shape[1] = frame_len
             layer_cfg["config"]["batch_input_shape"] = tuple(shape)
     objects = {"SpikingActivation": keras_spiking.SpikingActivation}
-    synaptic = _synaptic_multiply_class()
-    if synaptic is not None:
-        objects[synaptic.__name__] = synaptic
+    neurons = _neurons_module()
+    if neurons is not None and hasattr(neurons, "custom_objects"):
+        objects.update(neurons.custom_objects())
     objects.update(custom_objects or {})
     with tf.keras.utils.custom_object_scope(objects):
         fixed = tf.keras.Model.from_config(config)
@@ -544,17 +590,19 @@ def _uncounted(caught):
     return names
 
 
-def estimate(model, example_data=None, *, corrected=True, devices=None, dt=None, timesteps=1,
+def estimate(model, example_data=None, *, corrected=True, devices=None, dt=None, timesteps=None,
              batch_size=4, strict=None, progress=False, measured=None):
     """Cost ``model`` per inference with KerasSpiking's estimator, stock or corrected.
 
     ``example_data`` (frames ``(n, L, 1)``, real test audio) or ``measured`` (a
     :func:`measure_inputs` result) gives the firing rates that spiking devices need; without
     either only non-spiking devices are priced.  ``dt`` defaults to the model's ω (so ``rate·dt``
-    is a spike count), or KerasSpiking's 0.001 for an ANN.  ``strict`` (default: ``corrected``)
-    raises if any layer type is left uncounted.
+    is a spike count), or KerasSpiking's 0.001 for an ANN; ``timesteps`` to the model's ``T``
+    (:func:`model_timesteps`).  ``strict`` (default: ``corrected``) raises if any layer type is
+    left uncounted.
     """
     strict = corrected if strict is None else strict
+    timesteps = model_timesteps(model) if timesteps is None else int(timesteps)
     cls = CorrectedEnergy if corrected else StockEnergy
     dt = model_dt(model) if dt is None else float(dt)
     dt = keras_spiking.default.dt if dt is None else dt

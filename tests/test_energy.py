@@ -340,3 +340,38 @@ def test_bad_example_data_is_rejected():
     model, _ = single(lambda: L.Conv1D(1, 1), (4, 1))
     with pytest.raises(ValueError, match="example_data"):
         energy.estimate(model, np.zeros((0, 4, 1), np.float32))
+
+
+# ------------------------------------------------------------------------------ kspikese layers
+neurons = pytest.importorskip("kspikese.neurons")
+
+
+def test_kspikese_synaptic_multiply_counted_with_mask_events():
+    inp = tf.keras.Input((4, 2))
+    mult = neurons.SynapticMultiply(activation="relu", name="smul")
+    model = tf.keras.Model(inp, mult([inp, L.Rescaling(9.0)(inp)]))
+    st = energy.CorrectedEnergy(model).layer_stats[mult]
+    assert st["connections"] == 8 and st["neurons"] == 8  # one synapse + one ReLU neuron each
+    est = energy.estimate(model, np.ones((1, 4, 2), np.float32), dt=1.0, devices=("loihi",))
+    assert {r["name"]: r for r in est.layers}["smul"]["synops"] == pytest.approx(8.0)
+
+
+def test_time_plumbing_is_free_and_folded_neurons_are_counted():
+    inp = tf.keras.Input((8, 3))
+    x = neurons.RepeatTime(2)(inp)
+    split = neurons.TimeSplit(2, fold=True)
+    spk = keras_spiking.SpikingActivation("relu", dt=1.0, seed=0, name="spk")
+    y = neurons.TimeMerge(2, fold=True)([spk(split(x)), x])
+    model = tf.keras.Model(inp, neurons.MeanTime(2)(y))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        corrected = energy.CorrectedEnergy(model)
+        stock = energy.StockEnergy(model)
+    assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)
+                and "Time" not in str(w.message) and "Repeat" not in str(w.message)]
+    assert corrected.layer_stats[spk]["neurons"] == 8 * 3  # every position's neurons
+    assert stock.layer_stats[spk]["neurons"] == 3  # KerasSpiking sees (B*P, T, C)
+    assert energy.model_timesteps(model) == 2
+    for layer in model.layers:
+        if layer is not spk:
+            assert corrected.layer_stats[layer]["connections"] == 0
