@@ -59,6 +59,8 @@ AUDIO_SUFFIXES = {
     ".au", ".snd", ".caf", ".w64", ".rf64",
 }  # fmt: skip
 OVERLAP = 0.5  # default frame overlap (fraction of a frame)
+BATCH_SIZE = 1  # rows (frame x channel) per model call; 1 is fastest on CPU and makes spiking
+# output independent of batching (every row gets the seeded initial voltage of row 0)
 FLOAT16_TOLERANCE_DB = 0.05  # largest SI-SNR change float16 weights may cause (issue 7)
 
 
@@ -70,7 +72,7 @@ class ModelError(ValueError):
 # windows and the streaming overlap-add engine
 
 
-def synthesis_window(frame_len, overlap=0.5):
+def synthesis_window(frame_len, overlap=OVERLAP):
     """The overlap-add window: sin^2 ramps over ``O = overlap * L`` samples, flat in between.
 
     Copies shifted by ``hop = L - O`` sum to one; ``overlap = 0.5`` gives the periodic Hann
@@ -94,7 +96,7 @@ def overlap_samples(frame_len, overlap):
     return max(1, int(round(frame_len * overlap)))
 
 
-def num_frames(n, frame_len=FRAME_LEN, overlap=0.5):
+def num_frames(n, frame_len=FRAME_LEN, overlap=OVERLAP):
     """Frames for ``n`` samples: frame k starts at ``k hop - O``; the last must reach sample n."""
     o = overlap_samples(frame_len, overlap)
     hop = frame_len - o
@@ -110,7 +112,10 @@ class OverlapAdd:
     the outputs together have exactly as many samples as the inputs.
     """
 
-    def __init__(self, fn, channels, frame_len=FRAME_LEN, batch_size=4, on_frames=None, overlap=0.5):
+    def __init__(
+        self, fn, channels, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, on_frames=None,
+        overlap=OVERLAP,
+    ):  # fmt: skip
         self.fn, self.channels, self.frame_len = fn, int(channels), int(frame_len)
         self.overlap = overlap
         self.o = overlap_samples(self.frame_len, overlap)
@@ -249,7 +254,9 @@ def frame_len_of(model):
     if isinstance(shape, list):
         raise ModelError(f"model {model.name} has {len(shape)} inputs; enhance needs one")
     if len(shape) != 3 or shape[2] not in (None, 1):
-        raise ModelError(f"model {model.name} takes input {shape}; enhance needs (batch, samples, 1)")
+        raise ModelError(
+            f"model {model.name} takes input {shape}; enhance needs (batch, samples, 1)"
+        )
     return int(shape[1]) if shape[1] else FRAME_LEN
 
 
@@ -371,27 +378,31 @@ def _cached(model, ann, weights_dir):
 
 
 def enhance(
-    audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=4, overlap=OVERLAP, progress=False,
-    weights_dir=None,
+    audio, sr, model=DEFAULT_MODEL, ann=False, batch_size=BATCH_SIZE, overlap=OVERLAP,
+    progress=False, weights_dir=None,
 ):  # fmt: skip
     """Enhance ``audio`` (samples[, channels], any rate) and return float32 of the same shape.
 
     ``model`` is a shipped name (:data:`SHIPPED`), a path (model card ``.json``, ``.keras``
     checkpoint or pipeline run folder) or a Keras model mapping ``(batch, samples, 1)`` to the
     same shape; ``ann`` picks the ANN twin of a spiking name.  Each channel is enhanced on its
-    own at 16 kHz (resampled from and back to ``sr``), in frames overlapping by ``overlap``.  The result does not depend on how the
-    audio is split into blocks; it does depend on ``batch_size`` for spiking models (the seeded
-    initial membrane voltages differ per batch row).
+    own at 16 kHz (resampled from and back to ``sr``), in frames overlapping by ``overlap``.
+    The result does not depend on how the audio is split into blocks; for spiking models it
+    depends on ``batch_size`` (the seeded initial membrane voltages differ per batch row).
     """
     x = np.asarray(audio)
     if x.ndim not in (1, 2) or x.size == 0:
-        raise ValueError(f"audio must be a non-empty (samples,) or (samples, channels) array, got {x.shape}")
+        raise ValueError(
+            f"audio must be a non-empty (samples,) or (samples, channels) array, got {x.shape}"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("audio contains NaN or inf samples")
     if not isinstance(model, (str, os.PathLike)):
         fn, frame_len = model_fn(model), frame_len_of(model)
     else:
-        keras_model, _, fn = _cached(str(model), bool(ann), str(weights_dir) if weights_dir else None)
+        keras_model, _, fn = _cached(
+            str(model), bool(ann), str(weights_dir) if weights_dir else None
+        )
         frame_len = frame_len_of(keras_model)
     x2 = x.reshape(len(x), -1).astype(np.float32)
     pipe = Pipeline(fn, sr, x2.shape[1], frame_len, batch_size, overlap)
@@ -407,7 +418,9 @@ def enhance(
 class Pipeline:
     """Resample to 16 kHz -> overlap-add enhancement -> resample back, block by block."""
 
-    def __init__(self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=4, overlap=OVERLAP):
+    def __init__(
+        self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, overlap=OVERLAP
+    ):
         self.down = StreamResampler(sr, io.SR, channels)
         self.up = StreamResampler(io.SR, sr, channels)
         self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap)
@@ -531,7 +544,9 @@ def plan(inputs, output, overwrite=False):
     for src_root in inputs:
         if src_root.is_dir():
             root = output if len(inputs) == 1 else output / src_root.resolve().name
-            pairs = [(f, root / f.relative_to(src_root)) for f in find_audio(src_root, errors, output)]
+            pairs = [
+                (f, root / f.relative_to(src_root)) for f in find_audio(src_root, errors, output)
+            ]
         elif src_root.exists():
             pairs = [(src_root, output if output_is_file else output / src_root.name)]
         else:
@@ -559,7 +574,9 @@ def _check_pair(src, dst, output, output_is_file, overwrite):
     return None
 
 
-def enhance_file(src, dst, fn, frame_len=FRAME_LEN, batch_size=4, on_frames=None, overlap=OVERLAP):
+def enhance_file(
+    src, dst, fn, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, on_frames=None, overlap=OVERLAP
+):
     """Enhance one file into ``dst`` (same format, subtype, rate, channels, length); seconds read.
 
     Raises :class:`kspikese.io.AudioError` naming the file for unreadable input (empty, not
@@ -646,7 +663,7 @@ def _bar(enabled, **kwargs):
 
 
 def enhance_paths(
-    inputs, output, model=DEFAULT_MODEL, ann=False, overwrite=False, batch_size=4,
+    inputs, output, model=DEFAULT_MODEL, ann=False, overwrite=False, batch_size=BATCH_SIZE,
     progress=True, weights_dir=None, log=None, overlap=OVERLAP,
 ):  # fmt: skip
     """Enhance files and folders into ``output`` (see :func:`plan`); return a :class:`Summary`.
@@ -682,7 +699,9 @@ def enhance_paths(
         with _bar(progress and len(jobs) > 1, total=len(jobs), unit="file") as files_bar:
             for job in jobs:
                 estimate = _frames_estimate(job.src, frame_len, overlap)
-                with _bar(progress, total=estimate, unit="frame", desc=job.src.name, leave=False) as fb:
+                with _bar(
+                    progress, total=estimate, unit="frame", desc=job.src.name, leave=False
+                ) as fb:
                     try:
                         t_file = time.perf_counter()
                         seconds = enhance_file(
@@ -692,7 +711,10 @@ def enhance_paths(
                         summary.audio_seconds += seconds
                         summary.done += 1
                     except (io.AudioError, OSError) as exc:
-                        report(job.src, str(exc) if isinstance(exc, io.AudioError) else _os_message(exc))
+                        report(
+                            job.src,
+                            str(exc) if isinstance(exc, io.AudioError) else _os_message(exc),
+                        )
                 files_bar.update(1)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
@@ -725,8 +747,8 @@ def si_snr(clean, est):
     return 10 * np.log10(max(np.dot(target, target), 1e-12) / max(np.sum((target - e) ** 2), 1e-12))
 
 
-def float16_check(model, reloaded, pairs, batch_size=4):
-    """Mean SI-SNR (dB) over ``pairs`` of (noisy, clean) 16 kHz arrays, float32 vs float16 weights."""
+def float16_check(model, reloaded, pairs, batch_size=BATCH_SIZE):
+    """Mean SI-SNR (dB) over (noisy, clean) 16 kHz ``pairs``: float32 vs float16 weights."""
     full, half = [], []
     for noisy, clean in pairs:
         full.append(si_snr(clean, enhance(noisy, io.SR, model, batch_size=batch_size)))

@@ -13,7 +13,9 @@ from kspikese import enhance as E
 
 
 def add_arguments(parser: argparse.ArgumentParser):
-    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders (recursive)")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="audio files or folders (recursive)"
+    )
     parser.add_argument(
         "-o", "--output", metavar="OUT",
         help="output file (one input file) or folder that mirrors the input tree",
@@ -28,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser):
         "--overwrite", action="store_true", help="allow an output to replace its own input file"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=4, metavar="N", help="frames per model call (default 4)"
+        "--batch-size",
+        type=int,
+        default=E.BATCH_SIZE,
+        metavar="N",
+        help=f"frames x channels per model call (default {E.BATCH_SIZE})",
     )
     parser.add_argument(
         "--overlap", type=float, default=E.OVERLAP, metavar="F",
@@ -68,7 +74,10 @@ def run(args) -> int:
     if summary.failed:
         print(f"kspikese enhance: {summary.failed} input(s) failed:", file=sys.stderr)
         for path, message in summary.errors:
-            print(f"  {message if message.startswith(str(path)) else f'{path}: {message}'}", file=sys.stderr)
+            print(
+                f"  {message if message.startswith(str(path)) else f'{path}: {message}'}",
+                file=sys.stderr,
+            )
     return 1 if summary.failed else 0
 
 

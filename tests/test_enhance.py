@@ -1,4 +1,4 @@
-"""kspikese.enhance: the overlap-add engine, the array API, models by name, shipped weights, info."""
+"""kspikese.enhance: overlap-add engine, array API, models by name, shipped weights, info."""
 
 import json
 
@@ -9,7 +9,6 @@ import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
 from kspikese import enhance as E
 from kspikese import weights as W
-
 
 # ------------------------------------------------------------------------------- tiny models
 
@@ -50,7 +49,9 @@ def spiking_model(frame=1024, dt=0.01, big_bias=False):
     h = tf.keras.layers.Reshape((1, frame, 4))(h)
     h = keras_spiking.SpikingActivation("relu", dt=dt, seed=0)(h)
     h = tf.keras.layers.Reshape((frame, 4))(h)
-    y = tf.keras.layers.Conv1D(1, 9, padding="same", kernel_initializer=tf.keras.initializers.GlorotUniform(1))(h)
+    y = tf.keras.layers.Conv1D(
+        1, 9, padding="same", kernel_initializer=tf.keras.initializers.GlorotUniform(1)
+    )(h)
     return tf.keras.Model(x, y)
 
 
@@ -75,7 +76,9 @@ def test_window_values_and_partition_of_unity():
     assert np.allclose(full[: E.FRAME_LEN // 2] + full[E.FRAME_LEN // 2 :], 1.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("n, frames", [(1, 2), (8192, 2), (8193, 3), (16384, 3), (16385, 4), (0, 0)])
+@pytest.mark.parametrize(
+    "n, frames", [(1, 2), (8192, 2), (8193, 3), (16384, 3), (16385, 4), (0, 0)]
+)
 def test_num_frames(n, frames):
     assert E.num_frames(n) == frames
 
@@ -87,7 +90,9 @@ def test_num_frames_with_less_overlap(n, overlap, frames):
 
 def test_window_with_quarter_overlap_sums_to_one():
     w = E.synthesis_window(16, overlap=0.25)  # O = 4, hop = 12
-    assert np.allclose(w, [0, 0.146447, 0.5, 0.853553] + [1] * 8 + [1, 0.853553, 0.5, 0.146447], atol=1e-6)
+    assert np.allclose(
+        w, [0, 0.146447, 0.5, 0.853553] + [1] * 8 + [1, 0.853553, 0.5, 0.146447], atol=1e-6
+    )
     assert np.allclose(w[12:] + w[:4], 1)
     with pytest.raises(ValueError, match="overlap must be in"):
         E.synthesis_window(16, overlap=0.75)
@@ -127,7 +132,9 @@ def test_overlap_add_matches_windowed_sum_written_out():
 
 def test_output_does_not_depend_on_block_size():
     x = noise((60000, 1))
-    fn = lambda rows: np.tanh(3 * rows) + rows[:, ::-1] * 0.1  # noqa: E731  (non-linear, frame-aware)
+    fn = (
+        lambda rows: np.tanh(3 * rows) + rows[:, ::-1] * 0.1
+    )  # noqa: E731  (non-linear, frame-aware)
     a, _ = run_engine(fn, x, block=1)
     b, _ = run_engine(fn, x, block=60000)
     c, _ = run_engine(fn, x, block=12345)
@@ -284,7 +291,9 @@ def test_export_and_load_round_trip(tmp_path):
     assert card["frame_len"] == 1024 and card["n_params"] == 4 * 9 + 4 + 4 * 9 + 1
     assert card["spiking_layers"][0]["dt"] == 0.01 and card["spiking_layers"][0]["seed"] == 0
     on_disk = json.loads((tmp_path / "snn-tiny.json").read_text())
-    assert on_disk["data"] == "unit test" and on_disk["weights_sha256"] == W.sha256(tmp_path / "snn-tiny.h5")
+    assert on_disk["data"] == "unit test" and on_disk["weights_sha256"] == W.sha256(
+        tmp_path / "snn-tiny.h5"
+    )
     import h5py
 
     with h5py.File(tmp_path / "snn-tiny.h5") as f:
@@ -344,7 +353,9 @@ def test_export_shipped_from_run_folder_with_float16_check(tmp_path):
     clean = noise(6000, seed=1)
     pairs = [(clean + noise(6000, seed=2, scale=0.05), clean)]
     card = E.export_shipped(run, "snn-wave-u-net", {"test_metrics": {"si_snr": 1.0}}, out, pairs)
-    assert card["source_checkpoint"].endswith("finetuned.keras") and card["run"]["table"] == "table1"
+    assert (
+        card["source_checkpoint"].endswith("finetuned.keras") and card["run"]["table"] == "table1"
+    )
     assert abs(card["float16_check"]["delta_db"]) < E.FLOAT16_TOLERANCE_DB
     assert sorted(p.name for p in out.iterdir()) == ["snn-wave-u-net.h5", "snn-wave-u-net.json"]
     ann_card = E.export_shipped(run, "wave-u-net", None, out)

@@ -1,4 +1,4 @@
-"""`kspikese enhance` on files and folders: formats, rates, channels, streaming, bad input, safety."""
+"""`kspikese enhance` on files and folders: formats, rates, channels, streaming, bad input."""
 
 import os
 
@@ -14,7 +14,9 @@ from kspikese.cli import main
 
 def identity_model():
     x = tf.keras.Input((None, 1))
-    return tf.keras.Model(x, tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x))
+    return tf.keras.Model(
+        x, tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
+    )
 
 
 def gain_bias_model(gain=0.5, bias=0.01):
@@ -86,7 +88,9 @@ def test_pcm16_identity_at_16k_is_bit_exact(tmp_path):
 def test_file_streaming_equals_array_api(tmp_path, monkeypatch):
     monkeypatch.setattr(E, "BLOCK", 999)  # many small blocks through the resamplers
     model = gain_bias_model()
-    x = tone(3 * 44100 + 11, 44100, 2) + 0.01 * np.random.default_rng(1).standard_normal((3 * 44100 + 11, 2)).astype(np.float32)
+    x = tone(3 * 44100 + 11, 44100, 2) + 0.01 * np.random.default_rng(1).standard_normal(
+        (3 * 44100 + 11, 2)
+    ).astype(np.float32)
     sf.write(tmp_path / "x.wav", x, 44100, subtype="FLOAT")
     E.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", E.model_fn(model))
     y, _ = sf.read(tmp_path / "y.wav", dtype="float32")
@@ -103,7 +107,11 @@ def test_single_file_to_file_folder_and_summary(tmp_path, ckpt, capsys):
     y, _ = sf.read(tmp_path / "clean.wav", dtype="float32")
     assert np.allclose(y, 0.5 * tone(20000, 16000)[:, 0] + 0.01, atol=1e-4)
     out = capsys.readouterr().out
-    assert "1 file(s) enhanced, 0 failed" in out and "real-time factor" in out and "min of audio" in out
+    assert (
+        "1 file(s) enhanced, 0 failed" in out
+        and "real-time factor" in out
+        and "min of audio" in out
+    )
     (tmp_path / "outdir").mkdir()
     assert cli(tmp_path / "noisy.wav", "-o", tmp_path / "outdir", "--model", ckpt) == 0
     assert (tmp_path / "outdir" / "noisy.wav").exists()
@@ -114,8 +122,21 @@ def test_several_inputs_mirror_their_trees(tmp_path, ckpt):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(tmp_path / rel, tone(9000, 16000), 16000)
     (tmp_path / "a" / "notes.txt").write_text("not audio, not listed")
-    assert cli(tmp_path / "a", tmp_path / "b", tmp_path / "solo.wav", "-o", tmp_path / "out", "--model", ckpt) == 0
-    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert (
+        cli(
+            tmp_path / "a",
+            tmp_path / "b",
+            tmp_path / "solo.wav",
+            "-o",
+            tmp_path / "out",
+            "--model",
+            ckpt,
+        )
+        == 0
+    )
+    got = sorted(
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()
+    )
     assert got == ["a/deep/y.flac", "a/x.wav", "b/z.wav", "solo.wav"]
     assert cli(tmp_path / "a", "-o", tmp_path / "out2", "--model", ckpt) == 0
     assert sorted(p.name for p in (tmp_path / "out2").rglob("*.*")) == ["x.wav", "y.flac"]
@@ -164,7 +185,12 @@ def test_bad_inputs_are_named_and_the_run_goes_on(tmp_path, ckpt, capsys, monkey
     for name, problem in expected.items():
         assert any(name in line and problem in line for line in err.splitlines()), (name, err)
     done = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert done == ["good.wav", "short.wav", "sub/stereo44k.flac", "zeros.wav"]  # nothing half-written
+    assert done == [
+        "good.wav",
+        "short.wav",
+        "sub/stereo44k.flac",
+        "zeros.wav",
+    ]  # nothing half-written
     z, zsr = sf.read(out / "zeros.wav", dtype="int16")
     assert zsr == 48000 and z.shape == (50000,) and not z.any()  # zeros in, zeros out
     s, _ = sf.read(out / "short.wav", dtype="float32")
@@ -226,7 +252,19 @@ def test_model_problems_exit_2_before_touching_files(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", tone(1000, 16000), 16000)
     empty = tmp_path / "weights"
     empty.mkdir()
-    assert main(["enhance", str(tmp_path / "a.wav"), "-o", str(tmp_path / "b.wav"), "--weights-dir", str(empty)]) == 2
+    assert (
+        main(
+            [
+                "enhance",
+                str(tmp_path / "a.wav"),
+                "-o",
+                str(tmp_path / "b.wav"),
+                "--weights-dir",
+                str(empty),
+            ]
+        )
+        == 2
+    )
     assert "make reproduce-table1" in capsys.readouterr().err
     assert cli(tmp_path / "a.wav", "-o", tmp_path / "b.wav", "--model", "nosuch") == 2
     assert "unknown model 'nosuch'" in capsys.readouterr().err

@@ -85,7 +85,7 @@ def child(spec, seconds, folder):
     write_test_file(src, seconds)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    audio = E.enhance_file(src, dst, fn, frame_len, batch_size=4)
+    audio = E.enhance_file(src, dst, fn, frame_len)
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
@@ -104,7 +104,8 @@ def measure(spec, seconds):
     cpus = sorted(os.sched_getaffinity(0))[:CORES]
     code = (
         "import os, sys; os.sched_setaffinity(0, {cpus});"
-        "from kspikese.bench.enhance import child; child(sys.argv[1], float(sys.argv[2]), sys.argv[3])"
+        "from kspikese.bench.enhance import child;"
+        "child(sys.argv[1], float(sys.argv[2]), sys.argv[3])"
     ).format(cpus=set(cpus))
     with tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(len(cpus)), TF_NUM_INTEROP_THREADS="1")
@@ -135,7 +136,8 @@ def run(out_dir, quick):
 
 def format_table(speed, memory, seconds):
     lines = [
-        f"Real-time factor of `kspikese enhance` (16 kHz mono file of {seconds:.0f} s, disk to disk, "
+        f"Real-time factor of `kspikese enhance` (16 kHz mono file of {seconds:.0f} s, disk to "
+        "disk, "
         f"{speed[0].get('cores', CORES) if speed else CORES} cores; RTF = processing time / audio "
         "duration, target for SNN Wave-U-Net: >= 10x faster than real time):",
         "",
