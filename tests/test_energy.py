@@ -343,10 +343,8 @@ def test_bad_example_data_is_rejected():
 
 
 # ------------------------------------------------------------------------------ kspikese layers
-neurons = pytest.importorskip("kspikese.neurons")
-
-
 def test_kspikese_synaptic_multiply_counted_with_mask_events():
+    neurons = pytest.importorskip("kspikese.neurons")
     inp = tf.keras.Input((4, 2))
     mult = neurons.SynapticMultiply(activation="relu", name="smul")
     model = tf.keras.Model(inp, mult([inp, L.Rescaling(9.0)(inp)]))
@@ -357,6 +355,7 @@ def test_kspikese_synaptic_multiply_counted_with_mask_events():
 
 
 def test_time_plumbing_is_free_and_folded_neurons_are_counted():
+    neurons = pytest.importorskip("kspikese.neurons")
     inp = tf.keras.Input((8, 3))
     x = neurons.RepeatTime(2)(inp)
     split = neurons.TimeSplit(2, fold=True)
