@@ -144,3 +144,23 @@ def write_sphere(path, x, sr=SR):
     ).encode("ascii")
     with io.atomic_path(path) as tmp:
         Path(tmp).write_bytes(head.ljust(1024, b" ") + x.astype("<i2").tobytes())
+
+
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; SF_FALSE turns the PEAK chunk off
+
+
+def write_wav(path, audio, sr=SR, subtype="FLOAT"):
+    """Write a WAV file atomically and byte-for-byte reproducibly.
+
+    libsndfile adds a ``PEAK`` chunk holding the *current time* to float WAV files, so two writes
+    of the same samples differ and checksums would change from build to build; it is turned off
+    here.  ``audio`` is ``(samples[, channels])``.
+    """
+    import soundfile as sf
+
+    audio = np.asarray(audio)
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    with io.atomic_path(path) as tmp:
+        with sf.SoundFile(str(tmp), "w", int(sr), channels, subtype, format="WAV") as fh:
+            sf._snd.sf_command(fh._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            fh.write(audio)

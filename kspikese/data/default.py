@@ -43,6 +43,7 @@ import numpy as np
 
 from kspikese import io
 from kspikese.data import mixing, noise as noise_mod, sources
+from kspikese.data.audio import write_wav
 from kspikese.data.pairs import RECIPES, SPLITS, CorpusError, default_data_dir, holdout
 from kspikese.io import SR
 
@@ -159,7 +160,7 @@ def sweep_tmp(folder):
 
 def _write_wav(path, x, subtype="FLOAT"):
     if not Path(path).exists():
-        io.write_audio(path, x, SR, subtype=subtype)
+        write_wav(path, x, SR, subtype=subtype)
 
 
 def _link_or_copy(src, dst):

@@ -134,7 +134,7 @@ def unpack_debs(debs, dest):
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for deb in debs:
-        res = _run(["dpkg", "-x", str(deb), str(tmp)], dest.parent)
+        res = _run(["dpkg", "-x", str(Path(deb).resolve()), str(tmp.resolve())], dest.parent)
         if res.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise CorpusError(f"dpkg -x {deb} failed: {res.stderr.strip()[-400:]}")
@@ -165,7 +165,7 @@ def speech_source(root, source=None, progress=True):
     """The asterisk sounds folder: ``source`` if given, else downloaded and unpacked in the cache."""
     if source is not None:
         return find_sounds_dir(source)
-    cache = Path(root) / "cache"
+    cache = Path(root).resolve() / "cache"
     debs = apt_download([v[0] for v in SPEAKERS.values()], cache / "debs", progress)
     return find_sounds_dir(unpack_debs([debs[v[0]] for v in SPEAKERS.values()], cache / "asterisk"))
 
@@ -195,7 +195,8 @@ def list_prompts(sounds_dir):
 
 
 def decode_prompt(path):
-    """Decode a prompt to int16 at 16 kHz: headerless G.722 (64 kbit/s) or a 16 kHz WAV."""
+    """Decode a prompt to int16 at 16 kHz: headerless G.722 (64 kbit/s; two samples per byte) or a
+    WAV file.  An empty file gives an empty array."""
     path = Path(path)
     if path.suffix.lower() == ".wav":
         from kspikese.data.audio import load
@@ -205,10 +206,8 @@ def decode_prompt(path):
     import G722
 
     raw = path.read_bytes()
-    if not raw:
-        from kspikese.io import AudioError
-
-        raise AudioError(f"{path}: empty G.722 file")
+    if not raw:  # the ru package ships an empty is.g722: an empty prompt, dropped by the builder
+        return np.zeros(0, np.int16)
     return np.asarray(G722.G722(16000, 64000).decode(raw), dtype=np.int16)
 
 
@@ -239,7 +238,7 @@ def megaglest_tilesets(root, source=None, progress=True):
     for c in cands:
         if c.is_dir():
             return c
-    cache = Path(root) / "cache"
+    cache = Path(root).resolve() / "cache"
     dest = cache / "megaglest"
     if not dest.is_dir():
         deb = apt_download([MEGAGLEST], cache / "debs", progress)[MEGAGLEST]

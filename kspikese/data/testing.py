@@ -67,7 +67,7 @@ def make_fake_noise(folder, seconds=20.0, seed=0, sr=44100):
     """Two fake noise 'recordings' (44.1 kHz stereo WAV, like the real ones): a mains hum with
     harmonics in pink-ish noise, and brown noise with slow gusts.  Returns the builder's
     ``{type: [(label, path, credit)]}``."""
-    import soundfile as sf
+    from kspikese.data.audio import write_wav
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def make_fake_noise(folder, seconds=20.0, seed=0, sr=44100):
         x = 0.3 * x / np.abs(x).max()
         st = np.stack([x, np.roll(x, 17)], axis=1).astype(np.float32)
         p = folder / f"{name}.wav"
-        sf.write(str(p), st, sr, subtype="FLOAT")
+        write_wav(p, st, sr)
         out[name] = [(f"fake:{name}.wav", p, "synthetic (CC0)")]
     return out
 

@@ -64,7 +64,7 @@ def find_utterances(root, part):
 
 def timit_pairs(root, split, seed=0, cache=None, snrs=SNRS, valid_fraction=0.1, progress=True):
     """Pairs of one split of TIMIT + SSN (see module docstring); builds the missing mixtures."""
-    from kspikese.data.audio import load
+    from kspikese.data.audio import load, write_wav
 
     if split not in SPLITS:
         raise CorpusError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
@@ -96,8 +96,8 @@ def timit_pairs(root, split, seed=0, cache=None, snrs=SNRS, valid_fraction=0.1, 
             noises = [noise_mod.speech_shaped_noise(len(x), h, rng) for _ in snrs]
             c, ys, _ = mixing.mix(x, noises, snrs)
             for p, y in zip(noisy_p, ys):
-                io.write_audio(p, y, SR)
-            io.write_audio(clean_p, c, SR)  # last: its presence marks a finished utterance
+                write_wav(p, y, SR)
+            write_wav(clean_p, c, SR)  # last: its presence marks a finished utterance
         pairs += [Pair(f"{key}_snr{s:+d}", clean_p, p) for s, p in zip(snrs, noisy_p)]
     return pairs
 

@@ -64,12 +64,12 @@ def _progress(pairs, progress, split):
 
 def _cached(pair, clean_dir, noisy_dir):
     """Resample one pair to 16 kHz into the cache (skipped when already there)."""
-    from kspikese.data.audio import load
+    from kspikese.data.audio import load, write_wav
 
     out = []
     for src, d in ((pair.clean, clean_dir), (pair.noisy, noisy_dir)):
         dst = d / f"{pair.name}.wav"
         if not dst.exists():
-            io.write_audio(dst, load(src), io.SR)
+            write_wav(dst, load(src), io.SR)
         out.append(dst)
     return Pair(pair.name, out[0], out[1])
