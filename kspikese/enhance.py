@@ -58,7 +58,7 @@ AUDIO_SUFFIXES = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
     ".au", ".snd", ".caf", ".w64", ".rf64",
 }  # fmt: skip
-OVERLAP = 0.5  # default frame overlap (fraction of a frame)
+OVERLAP = 0.25  # default frame overlap (fraction of a frame): 4096-sample cross-fades
 BATCH_SIZE = 1  # rows (frame x channel) per model call; 1 is fastest on CPU and makes spiking
 # output independent of batching (every row gets the seeded initial voltage of row 0)
 FLOAT16_TOLERANCE_DB = 0.05  # largest SI-SNR change float16 weights may cause (issue 7)

@@ -68,7 +68,7 @@ def write_test_file(path, seconds, sr=io.SR, seed=0):
             f.write((x + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
 
 
-def child(spec, seconds, folder):
+def child(spec, seconds, folder, overlap=None):
     """Run in the child process: enhance one file, print a JSON line with the measurements."""
     import resource
     import time
@@ -77,6 +77,7 @@ def child(spec, seconds, folder):
 
     from kspikese import enhance as E
 
+    overlap = E.OVERLAP if overlap is None else overlap
     model, label = load(spec)
     fn = E.model_fn(model)
     frame_len = E.frame_len_of(model)
@@ -85,7 +86,7 @@ def child(spec, seconds, folder):
     write_test_file(src, seconds)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    audio = E.enhance_file(src, dst, fn, frame_len)
+    audio = E.enhance_file(src, dst, fn, frame_len, overlap=overlap)
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
@@ -93,24 +94,24 @@ def child(spec, seconds, folder):
             {
                 "model": label, "audio_s": audio, "process_s": elapsed, "rtf": elapsed / audio,
                 "peak_rss_mb": peak / 1024, "rss_before_mb": rss_before / 1024,
-                "params": int(model.count_params()),
+                "params": int(model.count_params()), "overlap": overlap,
             }
         )
     )  # fmt: skip
 
 
-def measure(spec, seconds):
+def measure(spec, seconds, overlap=None):
     """Run :func:`child` in a fresh process pinned to :data:`CORES` cores; its JSON result."""
     cpus = sorted(os.sched_getaffinity(0))[:CORES]
     code = (
         "import os, sys; os.sched_setaffinity(0, {cpus});"
         "from kspikese.bench.enhance import child;"
-        "child(sys.argv[1], float(sys.argv[2]), sys.argv[3])"
+        "child(sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4]) or None)"
     ).format(cpus=set(cpus))
     with tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(len(cpus)), TF_NUM_INTEROP_THREADS="1")
         out = subprocess.run(
-            [sys.executable, "-c", code, spec, str(seconds), folder],
+            [sys.executable, "-c", code, spec, str(seconds), folder, str(overlap or 0)],
             capture_output=True, text=True, env=env,
         )  # fmt: skip
     if out.returncode != 0:
@@ -127,6 +128,8 @@ def run(out_dir, quick):
     out_dir = Path(out_dir)
     seconds = RTF_SECONDS[bool(quick)]
     speed = [measure(name, seconds) for name in E.SHIPPED]
+    if E.OVERLAP != 0.5:  # the cost of the smoother 50 % overlap, for the target model
+        speed.append(measure(MEMORY_MODEL, seconds, overlap=0.5))
     memory = [measure(MEMORY_MODEL, 60 * m) for m in MEMORY_MINUTES[bool(quick)]]
     table = format_table(speed, memory, seconds)
     io.write_text(out_dir / "enhance.md", table + "\n")
@@ -141,15 +144,16 @@ def format_table(speed, memory, seconds):
         f"{speed[0].get('cores', CORES) if speed else CORES} cores; RTF = processing time / audio "
         "duration, target for SNN Wave-U-Net: >= 10x faster than real time):",
         "",
-        "| model | parameters | RTF | x real time | peak RSS (MB) |",
-        "|---|---|---|---|---|",
+        "| model | parameters | frame overlap | RTF | x real time | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in speed:
         if "error" in r:
-            lines.append(f"| {r['model']} | - | failed: {r['error']} | - | - |")
+            lines.append(f"| {r['model']} | - | - | failed: {r['error']} | - | - |")
         else:
             lines.append(
-                f"| {r['model']} | {r['params']:,} | {r['rtf']:.3f} | {1 / r['rtf']:.1f} | "
+                f"| {r['model']} | {r['params']:,} | {r['overlap']:g} | {r['rtf']:.3f} | "
+                f"{1 / r['rtf']:.1f} | "
                 f"{r['peak_rss_mb']:.0f} |"
             )
     lines += [
