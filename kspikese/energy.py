@@ -54,8 +54,9 @@ if "cpu-events" not in ModelEnergy.devices:
         "cpu-events", energy_per_synop=CPU_J_PER_OP, energy_per_neuron=CPU_J_PER_OP, spiking=True
     )
 
-# devices of Table 5; "cpu" for the ANN, all four for the SNN
-SNN_DEVICES = ("cpu", "cpu-events", "loihi", "spinnaker2")
+# devices of Table 5; "cpu" for the ANN, all of them for the SNN (SpiNNaker 1 too: the paper
+# does not say which device its SNN figures are for)
+SNN_DEVICES = ("cpu", "cpu-events", "loihi", "spinnaker", "spinnaker2")
 ANN_DEVICES = ("cpu",)
 
 # Abuhajar et al. 2025, Table 5 (KerasSpiking, Joules per inference)
@@ -99,7 +100,7 @@ def _act(layer, n):
 
 
 def _spatial_channels(shape, data_format, layer, what):
-    """``(positions, channels)`` of a 1-D conv tensor shape ``(batch, L, C)`` or ``(batch, C, L)``."""
+    """``(positions, channels)`` of a 1-D conv shape ``(batch, L, C)`` or ``(batch, C, L)``."""
     dims = _shape(shape)
     if len(dims) != 3:
         raise ValueError(f"layer {layer.name!r}: expected a 3-D {what} shape, got {dims}")
@@ -152,7 +153,7 @@ FOLDABLE = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense, layers.De
 
 
 def batch_normalization_stats(node):
-    """``BatchNormalization`` at inference is ``y = a·x + b`` per channel (``a = γ/√(σ²+ε)``).
+    """``BatchNormalization`` at inference: ``y = a·x + b`` per channel, ``a = γ/√(σ²+ε)``.
 
     When its input comes straight from a linear convolution or dense layer (no activation in
     between) it is folded into that layer: ``W' = a·W``, ``b' = a·(b - μ) + β``.  The folded

@@ -21,7 +21,7 @@ import numpy as np
 
 MODELS = (("wave_u_net", "table1"), ("conv_tasnet", "table3"))
 DEVICE_LABELS = {"cpu": "cpu (dense)", "cpu-events": "cpu (event-driven)", "loihi": "Loihi",
-                 "spinnaker2": "SpiNNaker 2"}
+                 "spinnaker": "SpiNNaker", "spinnaker2": "SpiNNaker 2"}
 NDNS_BASELINE_MOPS = 14.54  # Intel N-DNS baseline SDNN, power proxy (M-Ops/s), track 1 board
 
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser):
                         help="the quick runs' models and few test utterances (a smoke run)")
     parser.add_argument("--force", action="store_true", help="retrain the runs from scratch")
     parser.add_argument("--utterances", type=int, default=None,
-                        help="test utterances for the firing rates (default 40; 3 with --quick)")
+                        help="test utterances for the firing rates (default 24; 3 with --quick)")
     parser.add_argument("--batch-size", type=int, default=4, help="frames per batch (default 4)")
     parser.add_argument("--models", nargs="+", choices=[m for m, _ in MODELS],
                         default=[m for m, _ in MODELS], help="models to cost (default both)")
@@ -158,10 +158,10 @@ def table5_rows(entries):
                      _g(e["corrected"]["ann_j"]["cpu"]), _g(p["ann_j"]), "", "", ""])
         for d in SNN_DEVICES:
             rows.append([f"SNN-{e['model']} ({e['snn_stage']})", "", "", DEVICE_LABELS[d],
-                         _g(e["stock"]["snn_j"][d]), _g(e["corrected"]["snn_j"][d]),
-                         _g(p["snn_j"]) if d == "cpu" else "",
-                         _g(e["stock"]["ratio"][d]), _g(e["corrected"]["ratio"][d]),
-                         _g(p["ratio"]) if d == "cpu" else ""])
+                         _g(e["stock"]["snn_j"][d]), _g(e["corrected"]["snn_j"][d]), "",
+                         _g(e["stock"]["ratio"][d]), _g(e["corrected"]["ratio"][d]), ""])
+        rows.append([f"SNN-{e['model']} (paper)", "", "", "not stated", "", "", _g(p["snn_j"]),
+                     "", "", _g(p["ratio"])])
     return header, rows
 
 
@@ -183,7 +183,8 @@ def ops_rows(entries):
 
 LAYER_HEADER = ["Layer", "Type", "Output shape", "Conn. stock", "Conn. corrected", "Neurons",
                 "Events/input", "Nonzero inputs", "Spikes/neuron", "Synaptic events",
-                "J cpu stock", "J cpu corrected", "J loihi corrected", "J spinnaker2 corrected"]
+                "J cpu stock", "J cpu corrected", "J cpu-events corrected", "J loihi corrected",
+                "J spinnaker corrected", "J spinnaker2 corrected"]
 
 
 def layer_rows(costs):
@@ -195,7 +196,8 @@ def layer_rows(costs):
         rows.append([r["name"], r["type"], r["output_shape"], s["connections"], r["connections"],
                      r["neurons"], _g(r["events_per_input"]), _g(r["nonzero_inputs"]),
                      _g(r["spikes_per_neuron"]), _g(r["synops"]), _g(s["J cpu"]),
-                     _g(r["J cpu"]), _g(r["J loihi"]), _g(r["J spinnaker2"])])
+                     _g(r["J cpu"]), _g(r["J cpu-events"]), _g(r["J loihi"]),
+                     _g(r["J spinnaker"]), _g(r["J spinnaker2"])])
     return rows
 
 
@@ -251,9 +253,8 @@ def write_outputs(out_dir, entries, costs_by_model, untrained):
     lines += ["", report.markdown_table(header, rows), "",
               "`cpu (dense)` prices every synapse once per timestep (8.6 nJ per op), so it "
               "ignores the spikes; `cpu (event-driven)` prices each synaptic event at the same "
-              "8.6 nJ; Loihi and SpiNNaker 2 are KerasSpiking's event-driven device figures. "
-              "The paper does not say which device its SNN figures use; they sit in the `cpu` "
-              "row. *Stock* counts as KerasSpiking 0.3.0 does (uncounted layers: "
+              "8.6 nJ; Loihi and SpiNNaker 1/2 are KerasSpiking's event-driven device figures. "
+              "The paper does not say which device its SNN figures are for. *Stock* counts as KerasSpiking 0.3.0 does (uncounted layers: "
               + "; ".join(f"{e['model']}: {', '.join(e['stock']['uncounted_layers']) or 'none'}"
                           for e in entries)
               + "; Conv1DTranspose with the Conv1D formula); *corrected* counts every layer "
@@ -285,7 +286,8 @@ def write_outputs(out_dir, entries, costs_by_model, untrained):
                           "ann_stock": costs["ann"]["stock"].to_dict(),
                           "ann_corrected": costs["ann"]["corrected"].to_dict()})
         plot_layers(costs, out_dir / f"layers_{_stem(e)}.png",
-                    f"SNN-{e['model']} ({e['snn_stage']})" + (" — UNTRAINED" if untrained else ""))
+                    f"SNN-{e['model']} ({e['snn_stage']})"
+                    + (" — UNTRAINED" if untrained else ""))
     return out_dir / "table5.md"
 
 
@@ -296,7 +298,7 @@ def _stem(entry):
 # ------------------------------------------------------------------------------ command
 def run(args):
     t0 = time.perf_counter()
-    n_utts = args.utterances or (3 if args.quick else 40)
+    n_utts = args.utterances or (3 if args.quick else 24)
     if n_utts <= 0:
         raise SystemExit("kspikese energy: --utterances must be a positive number")
     entries, costs_by_model = [], {}

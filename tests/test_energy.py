@@ -1,4 +1,4 @@
-"""Energy estimates: each layer statistic against a hand count, rates, both estimators, no warning."""
+"""Energy estimates: layer statistics against hand counts, rates, both estimators, no warning."""
 
 import warnings
 
@@ -48,7 +48,7 @@ def test_conv1d_transpose_connections(length, c_in, c_out, k, s, padding, expect
 
 
 def test_stock_keras_spiking_miscounts_conv1d_transpose():
-    # documents the bug being corrected: L_out * C_out * k * C_out instead of L_in * C_in * k * C_out
+    # the bug being corrected: L_out * C_out * k * C_out instead of L_in * C_in * k * C_out
     model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"), (10, 256))
     assert stats(model, layer, energy.StockEnergy)["connections"] == 80 * 1 * 16 * 1
     assert stats(model, layer)["connections"] == 10 * 256 * 16
@@ -284,7 +284,7 @@ def test_whole_models_counted_without_warning(build, dt):
     assert "Concatenate" in result["stock"].uncounted or "BatchNormalization" in \
         result["stock"].uncounted
     c, s = result["corrected"], result["stock"]
-    assert set(c.totals) == {"cpu", "cpu-events", "loihi", "spinnaker2"}
+    assert set(c.totals) == {"cpu", "cpu-events", "loihi", "spinnaker", "spinnaker2"}
     assert c.dt == dt and c.n_frames == 3
     assert np.isfinite(c.mean_firing) and c.synops >= 0
     # the only differences between the estimators are the corrected layer types

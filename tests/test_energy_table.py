@@ -38,7 +38,7 @@ def test_table5_files_and_labels(written):
         png = (out / f"layers_{key}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     csv_lines = (out / "table5.csv").read_text().strip().splitlines()
-    assert len(csv_lines) == 1 + 2 * (1 + len(energy.SNN_DEVICES))
+    assert len(csv_lines) == 1 + 2 * (2 + len(energy.SNN_DEVICES))  # ANN, SNN devices, paper
     payload = json.loads((out / "table5.json").read_text())
     assert payload["untrained"] is True and len(payload["models"]) == 2
 
