@@ -1,0 +1,81 @@
+"""Wave-U-Net as used by the paper (§3.2.1, Fig. 3): an ANN functional model that
+:func:`kspikese.to_spiking` turns into SNN-Wave-U-Net.
+
+Structure, for ``depth = 8`` levels and input ``(frame_len, 1)``::
+
+    level i = 1..8 (down):  d{i}_conv   Conv1D(F_i, 15, same, ReLU)         -> skip i
+                            d{i}_down   Conv1D(F_i, 2, stride 2, ReLU)       (length / 2)
+    bottleneck              Conv1D(F_b, 15, same, ReLU)
+    level i = 8..1 (up):    u{i}_up     Conv1DTranspose(F_i, 2, stride 2, ReLU)  (length * 2)
+                            u{i}_concat Concatenate([up, skip i])
+                            u{i}_conv   Conv1DTranspose(F_i, 5, same, ReLU)
+    readout                 Conv1D(1, 3, same, linear)
+
+Every hidden layer is a ReLU (an IF neuron after conversion); the first convolution sees the raw
+samples (direct input encoding).  ``frame_len`` must be a multiple of ``2**depth`` (256 for the
+paper's depth 8); ``frame_len=None`` accepts any such length.
+
+Filter schedule (the paper says only "multiples of 24, growing with depth"): ``F_i = 24 ·
+max(1, i - 1)``, i.e. 24, 24, 48, 72, 96, 120, 144, 168, and a bottleneck of ``F_b = 24 · 8 =
+192``, mirrored on the way up.  That is 2,632,849 parameters, +1.3 % from the paper's 2.60M
+(Table 5).  The plain ``F_i = 24 · i`` schedule (24 ... 192, bottleneck 216) would have 3.76M.
+"""
+
+import tensorflow as tf
+
+_L = tf.keras.layers
+
+
+def filter_schedule(depth=8, base=24):
+    """``(per-level filters, bottleneck filters)``: ``base · max(1, i - 1)`` and ``base · depth``."""
+    return [base * max(1, i - 1) for i in range(1, depth + 1)], base * depth
+
+
+def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=None,
+                     down_kernel=15, up_kernel=5, readout_kernel=3, name="wave_u_net"):
+    """Build the ANN Wave-U-Net: ``(None, frame_len, 1) -> (None, frame_len, 1)``.
+
+    ``filters``: an int ``base`` for the schedule ``base · max(1, i - 1)`` (level i = 1..depth),
+    or an explicit list of ``depth`` filter counts.  ``bottleneck_filters`` defaults to
+    ``base · depth`` (or the last level's count + its first level's count for a list).
+    The output layer is named ``readout``.
+    """
+    depth = int(depth)
+    if depth < 1:
+        raise ValueError(f"build_wave_u_net: depth must be >= 1, got {depth}")
+    if isinstance(filters, int):
+        schedule, default_bottleneck = filter_schedule(depth, filters)
+    else:
+        schedule = [int(f) for f in filters]
+        if len(schedule) != depth:
+            raise ValueError(
+                f"build_wave_u_net: filters has {len(schedule)} entries, expected depth={depth}"
+            )
+        default_bottleneck = schedule[-1] + schedule[0]
+    if any(f < 1 for f in schedule):
+        raise ValueError(f"build_wave_u_net: filters must be positive, got {schedule}")
+    bottleneck_filters = int(bottleneck_filters or default_bottleneck)
+    if frame_len is not None:
+        frame_len = int(frame_len)
+        if frame_len <= 0 or frame_len % (2 ** depth):
+            raise ValueError(
+                f"build_wave_u_net: frame_len must be a positive multiple of 2**depth = "
+                f"{2 ** depth}, got {frame_len}"
+            )
+
+    x = inputs = tf.keras.Input((frame_len, 1), name="audio")
+    skips = []
+    for i, f in enumerate(schedule, start=1):
+        x = _L.Conv1D(f, down_kernel, padding="same", activation="relu", name=f"d{i}_conv")(x)
+        skips.append(x)
+        x = _L.Conv1D(f, 2, strides=2, activation="relu", name=f"d{i}_down")(x)
+    x = _L.Conv1D(bottleneck_filters, down_kernel, padding="same", activation="relu",
+                  name="bottleneck")(x)
+    for i in range(depth, 0, -1):
+        f = schedule[i - 1]
+        x = _L.Conv1DTranspose(f, 2, strides=2, activation="relu", name=f"u{i}_up")(x)
+        x = _L.Concatenate(name=f"u{i}_concat")([x, skips[i - 1]])
+        x = _L.Conv1DTranspose(f, up_kernel, padding="same", activation="relu",
+                               name=f"u{i}_conv")(x)
+    outputs = _L.Conv1D(1, readout_kernel, padding="same", name="readout")(x)
+    return tf.keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,209 @@
+"""The two models: structure, parameter counts, conversion to SNN, save/load, summary."""
+
+import numpy as np
+import pytest
+
+import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+
+import keras_spiking
+from kspikese import models, to_spiking
+from kspikese.conversion import scale_activations
+from kspikese.neurons import SynapticMultiply
+
+L = 16384
+
+
+@pytest.fixture(scope="module")
+def wave_u_net():
+    return models.build_wave_u_net()
+
+
+@pytest.fixture(scope="module")
+def conv_tasnet():
+    return models.build_conv_tasnet()
+
+
+def small_wave_u_net(frame_len=512):
+    return models.build_wave_u_net(frame_len=frame_len, depth=3, filters=4)
+
+
+def small_conv_tasnet(frame_len=512, **kw):
+    kw = {"enc_filters": 16, "bottleneck": 8, "hidden": 16, "blocks": 2, "repeats": 1, **kw}
+    return models.build_conv_tasnet(frame_len=frame_len, **kw)
+
+
+def audio(n=2, length=512, amplitude=1.0, seed=0):
+    return (amplitude * np.random.RandomState(seed).randn(n, length, 1)).astype(np.float32)
+
+
+def rel_err(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+
+def test_parameter_counts_within_3_percent_of_the_paper(wave_u_net, conv_tasnet):
+    assert wave_u_net.count_params() == 2_632_849
+    assert conv_tasnet.count_params() == 2_609_153
+    assert abs(wave_u_net.count_params() / 2.60e6 - 1) < 0.03
+    assert abs(conv_tasnet.count_params() / 2.65e6 - 1) < 0.03
+
+
+def test_filter_schedule_is_multiples_of_24():
+    per_level, bottleneck = models.filter_schedule(8, 24)
+    assert per_level == [24, 24, 48, 72, 96, 120, 144, 168]
+    assert bottleneck == 192
+
+
+def test_full_models_map_frames_to_frames_and_name_the_readout(wave_u_net, conv_tasnet):
+    x = audio(1, L)
+    for model in (wave_u_net, conv_tasnet):
+        assert model.input_shape == (None, L, 1)
+        assert model(x, training=False).shape == (1, L, 1)
+        readout = model.get_layer("readout")
+        assert readout is model.layers[-1]
+        assert readout.get_config()["activation"] == "linear"
+
+
+def test_wave_u_net_structure(wave_u_net):
+    names = [layer.name for layer in wave_u_net.layers]
+    assert sum(n.endswith("_conv") and n.startswith("d") for n in names) == 8
+    assert sum(n.endswith("_up") for n in names) == 8
+    assert wave_u_net.get_layer("d1_conv").kernel_size == (15,)
+    assert wave_u_net.get_layer("d3_down").strides == (2,)
+    assert wave_u_net.get_layer("u1_conv").kernel_size == (5,)
+    assert wave_u_net.get_layer("readout").kernel_size == (3,)
+
+
+def test_conv_tasnet_structure(conv_tasnet):
+    enc = conv_tasnet.get_layer("encoder")
+    assert (enc.filters, enc.kernel_size, enc.strides) == (256, (16,), (8,))
+    dec = conv_tasnet.get_layer("readout")
+    assert isinstance(dec, tf.keras.layers.Conv1DTranspose)
+    assert (dec.filters, dec.kernel_size, dec.strides) == (1, (16,), (8,))
+    assert [conv_tasnet.get_layer(f"b{b}_dconv").dilation_rate[0] for b in range(1, 7)] == [
+        1, 2, 4, 1, 2, 4]
+    assert conv_tasnet.get_layer("b1_in").filters == 512
+    assert isinstance(conv_tasnet.get_layer("multiply"), SynapticMultiply)
+    assert not any(isinstance(layer, tf.keras.layers.Lambda) for layer in conv_tasnet.layers)
+
+
+def test_grouped_conv1d_form_computes_the_same_as_depthwise():
+    a = small_conv_tasnet()
+    b = small_conv_tasnet(grouped="conv1d")
+    assert a.count_params() == b.count_params()
+    for la, lb in zip(a.layers, b.layers):
+        weights = la.get_weights()
+        if isinstance(la, tf.keras.layers.DepthwiseConv1D):  # (k, C, 1) -> (k, 1, C)
+            weights = [weights[0].transpose(0, 2, 1), weights[1]]
+        lb.set_weights(weights)
+    x = audio()
+    np.testing.assert_allclose(b(x), a(x), rtol=1e-4, atol=1e-6)
+
+
+def test_bad_frame_lengths_are_refused():
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*depth = 256"):
+        models.build_wave_u_net(frame_len=1000)
+    with pytest.raises(ValueError, match="multiple of stride=8"):
+        models.build_conv_tasnet(frame_len=1001)
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build_model("unet")
+
+
+def test_variable_frame_length_ann_and_snn():
+    fixed, free = small_wave_u_net(512), small_wave_u_net(None)
+    free.set_weights(fixed.get_weights())
+    x = audio(2, 512, amplitude=1000)
+    np.testing.assert_allclose(free(x), fixed(x), rtol=1e-5, atol=1e-4)
+    assert free(audio(1, 1024)).shape == (1, 1024, 1)
+    # the SNN of the length-free model gives the same spikes as the fixed-length one
+    a, b = to_spiking(fixed, dt=1e-3, seed=5), to_spiking(free, dt=1e-3, seed=5)
+    np.testing.assert_array_equal(b(x).numpy(), a(x).numpy())
+
+
+def test_full_size_snns_match_their_anns_at_large_dt(wave_u_net, conv_tasnet):
+    x = audio(1, L)
+    snn = to_spiking(wave_u_net, dt=1e4)
+    snn.set_weights(wave_u_net.get_weights())  # weight transfer: same order
+    assert rel_err(wave_u_net(x).numpy(), snn(x).numpy()) < 1e-2
+    # a fresh Conv-TasNet's output is tiny (~1e-3), below dt=1e4's resolution of 1e-4 per
+    # neuron: scale it up by 100 first (same function) and compare with the plain ANN
+    snn = to_spiking(scale_activations(conv_tasnet, 100.0), dt=1e4)
+    snn.set_weights(scale_activations(conv_tasnet, 100.0).get_weights())
+    assert rel_err(conv_tasnet(x).numpy(), snn(x).numpy()) < 1e-2
+    n_relu = len([1 for layer in conv_tasnet.layers
+                  if isinstance(layer, tf.keras.layers.ReLU)
+                  or getattr(layer, "activation", None) is tf.keras.activations.relu])
+    spiking = [layer for layer in snn.layers
+               if isinstance(layer, keras_spiking.SpikingActivation)]
+    assert len(spiking) == n_relu + 1  # every ReLU plus the linear readout neuron
+    assert spiking[-1].name == "readout_spike"
+
+
+@pytest.mark.parametrize("build", [small_wave_u_net, small_conv_tasnet])
+def test_small_snns_hidden_layers_emit_spike_counts(build):
+    ann = build()
+    x = audio(2, 512, amplitude=3000.0)
+    near = to_spiking(ann, dt=1e4)
+    assert rel_err(ann(x).numpy(), near(x).numpy()) < 1e-2
+    snn = to_spiking(ann, dt=1e-3, seed=1)
+    hidden = [layer for layer in snn.layers if layer.name.endswith("_spike")
+              and layer.name != "readout_spike"]
+    probe = tf.keras.Model(snn.inputs, [layer.output for layer in hidden])
+    outs = probe(x)
+    assert sum(float(np.count_nonzero(o)) for o in outs) > 0  # something spikes
+    for layer, out in zip(hidden, outs):
+        counts = out.numpy() / 1000.0
+        np.testing.assert_allclose(counts, np.round(counts), atol=1e-3, err_msg=layer.name)
+
+
+def test_seed_gives_one_output():
+    ann = small_conv_tasnet()
+    x = audio(2, 512, amplitude=3000.0)
+    a = to_spiking(ann, dt=1e-3, seed=7)(x).numpy()
+    b = to_spiking(ann, dt=1e-3, seed=7)(x).numpy()
+    c = to_spiking(ann, dt=1e-3, seed=8)(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert {layer.seed for layer in to_spiking(ann, dt=1e-3, seed=7).layers
+            if isinstance(layer, keras_spiking.SpikingActivation)} >= {7000, 7001}
+
+
+def test_synaptic_multiply_is_elementwise_product_in_ann_mode():
+    rng = np.random.RandomState(3)
+    a, b = rng.randn(2, 5, 4).astype(np.float32), rng.randn(2, 5, 4).astype(np.float32)
+    np.testing.assert_allclose(SynapticMultiply()([a, b]), a * b, rtol=1e-6)
+    np.testing.assert_allclose(SynapticMultiply(scale=0.5)([a, b]), 0.5 * a * b, rtol=1e-6)
+    np.testing.assert_allclose(SynapticMultiply(activation="relu")([a, b]),
+                               np.maximum(a * b, 0), rtol=1e-6)
+    layer = SynapticMultiply()
+    assert layer.connections((5, 4)) == 20
+    assert layer.event_input == 0
+    with pytest.raises(ValueError, match="takes \\[events, weights\\]"):
+        layer(a)
+
+
+@pytest.mark.parametrize("build", [small_wave_u_net, small_conv_tasnet])
+def test_save_load_gives_identical_outputs(tmp_path, build):
+    ann = build()
+    snn = to_spiking(scale_activations(ann, 300.0), dt=1e-3, seed=2)
+    x = audio(2, 512)
+    for model in (ann, snn):
+        path = models.save_model(model, tmp_path / f"{model.name}.keras")
+        loaded = models.load_model(path)
+        np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+        assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
+    with pytest.raises(ValueError, match="must end in .keras"):
+        models.save_model(ann, tmp_path / "model.h5")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        models.load_model(tmp_path / "missing.keras")
+
+
+def test_summary_lists_layers_params_and_neurons():
+    ann = small_wave_u_net()
+    text = models.summary(to_spiking(scale_activations(ann, 50.0), dt=1e-3, seed=1))
+    assert "d1_conv_spike" in text and "spiking relu dt=0.001 seed=1000" in text
+    assert "readout_spike" in text and "spiking linear" in text
+    assert f"params: {ann.count_params():,}" in text
+    assert "spiking layers: 14 (dt = 0.001)" in text
+    assert "input scale: 50" in text
+    assert "(an ANN)" in models.summary(ann)
