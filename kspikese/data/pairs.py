@@ -1,8 +1,8 @@
 """Clean/noisy pairs of files, and the errors raised for corpus folders that are not as expected."""
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,16 +19,12 @@ class CorpusError(ValueError):
     """A corpus folder is missing, empty or laid out differently from what the loader expects."""
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """One utterance: its ``name`` and the paths of its ``clean`` and ``noisy`` files."""
 
     name: str
     clean: Path
     noisy: Path
-
-    def __iter__(self):  # so `name, clean, noisy = pair` works like a tuple
-        return iter((self.name, self.clean, self.noisy))
 
 
 def default_data_dir():
