@@ -384,7 +384,7 @@ class _Scale(_Rebuild):
     def on_node(self, node, layer, args, kwargs):  # noqa: C901 (one branch per layer family)
         flat_in = [t for t in tf.nest.flatten((args, kwargs)) if id(t) in self.scales]
         s_in = [self.scale_of(t) for t in flat_in]
-        name = f"{layer.name} ({type(layer).__name__})"
+        name = f"{layer.name!r} ({type(layer).__name__})"
 
         if isinstance(layer, (_L.DepthwiseConv1D, _L.DepthwiseConv2D, _L.SeparableConv1D,
                               _L.SeparableConv2D)):
