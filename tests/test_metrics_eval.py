@@ -227,3 +227,15 @@ def test_every_metric_in_two_processes_matches_one(pair):
     two, m2 = evaluate_set(pairs, workers=2, progress=False)
     for a, b in zip(one, two):
         assert a == pytest.approx(b, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_metrics_benchmark_quick_run(tmp_path, monkeypatch):
+    from kspikese.bench import metrics as bench
+
+    monkeypatch.setenv("KSPIKESE_DATA_DIR", str(tmp_path / "no-corpus"))  # synthetic audio
+    table = bench.run(tmp_path / "bench", quick=True)
+    assert "synthetic speech-like" in table and "evaluate_set, 2 workers" in table
+    saved = json.loads((tmp_path / "bench" / "metrics.json").read_text())
+    assert set(saved["seconds_per_minute"]) >= {"pesq (wb)", "stoi", "dnsmos (sig, bak, ovrl)"}
+    assert (tmp_path / "bench" / "metrics.md").read_text().startswith("# metrics benchmark")
