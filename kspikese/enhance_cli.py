@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--export", metavar="CHECKPOINT", help=argparse.SUPPRESS)
     parser.add_argument("--name", choices=E.SHIPPED, help=argparse.SUPPRESS)
     parser.add_argument("--card", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--check", nargs=2, metavar=("CLEAN_DIR", "NOISY_DIR"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--check-max", type=int, metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--weights-dir", metavar="DIR", help=argparse.SUPPRESS)
 
 
@@ -94,8 +98,9 @@ def _export(args) -> int:
             print(f"kspikese enhance --export: error: {args.card}: {exc}", file=sys.stderr)
             return 2
     try:
-        card = E.export_shipped(args.export, args.name, fields, weights_dir=args.weights_dir)
-    except (E.ModelError, E.shipped.WeightsError) as exc:
+        pairs = E.read_pairs(*args.check, limit=args.check_max) if args.check else None
+        card = E.export_shipped(args.export, args.name, fields, args.weights_dir, pairs)
+    except (E.ModelError, E.shipped.WeightsError, E.io.AudioError) as exc:
         print(f"kspikese enhance --export: error: {exc}", file=sys.stderr)
         return 2
     folder = args.weights_dir or E.shipped.WEIGHTS_DIR
@@ -103,6 +108,12 @@ def _export(args) -> int:
         f"exported {args.name}: {card['weights_bytes'] / 1e6:.1f} MB ({card['weights_dtype']}), "
         f"{card['n_params']:,} parameters -> {folder}"
     )
+    if "float16_check" in card:
+        c = card["float16_check"]
+        print(
+            f"float16 check on {c['files']} test files: mean SI-SNR {c['si_snr_float32']:.3f} dB "
+            f"(float32) vs {c['si_snr_float16']:.3f} dB (float16), change {c['delta_db']:+.3f} dB"
+        )
     return 0
 
 
@@ -132,10 +143,17 @@ def run_info(args) -> int:
 def format_info(model, card):
     """The model card (without the graph), the layer summary and the spiking layers, as text."""
     lines = [f"# {card.get('name', model.name)}", "", "## Model card", ""]
-    shown = {k: v for k, v in card.items() if k != "keras_config"}
+    shown = {k: v for k, v in card.items() if k not in ("keras_config", "spiking_layers")}
     lines.append(json.dumps(shown, indent=2, default=str) if shown else "(no card)")
     lines += ["", "## Layers", ""]
-    model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
+    try:
+        from kspikese.models import summary  # layer table with neurons, dt and input scale
+    except ImportError:
+        summary = None
+    try:
+        lines.append(summary(model))
+    except Exception:  # not a kspikese-built graph, or models not available: Keras' own table
+        model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
     spikes = E.shipped.spiking_layers(model)
     lines += ["", f"## Spiking layers ({len(spikes)})", ""]
     if spikes:

@@ -367,6 +367,47 @@ def test_export_shipped_from_run_folder_with_float16_check(tmp_path):
     assert card["name"] == "wave-u-net" and not W.spiking_layers(model)
 
 
+def test_float16_that_moves_si_snr_too_much_ships_float32(tmp_path, monkeypatch):
+    path = tmp_path / "ann.keras"
+    lowpass_model(frame=1024).save(path)
+    monkeypatch.setattr(E, "FLOAT16_TOLERANCE_DB", 0.0)  # any change at all is too much
+    clean = noise(3000, seed=1)
+    pairs = [(clean + noise(3000, seed=2, scale=0.05), clean)]
+    with pytest.warns(UserWarning, match="shipping float32 weights"):
+        card = E.export_shipped(path, "wave-u-net", None, tmp_path / "w", pairs)
+    assert card["weights_dtype"] == "float32" and card["float16_check"]["passed"] is False
+    loaded, _ = E.load_model("wave-u-net", weights_dir=tmp_path / "w")
+    assert np.array_equal(
+        loaded.get_weights()[0], tf.keras.models.load_model(path).get_weights()[0]
+    )
+
+
+def test_export_command_with_test_folders(tmp_path, capsys):
+    import soundfile as sf
+
+    from kspikese.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lowpass_model().save(run / "ann.keras")
+    for i in range(2):
+        clean = noise(8000, seed=i, scale=0.2)
+        for kind, x in (("clean", clean), ("noisy", clean + noise(8000, seed=9 + i, scale=0.1))):
+            (tmp_path / kind).mkdir(exist_ok=True)
+            sf.write(tmp_path / kind / f"u{i}.wav", x, 16000, subtype="FLOAT")
+    (tmp_path / "card.json").write_text(json.dumps({"data": "default corpus, vctk-like test"}))
+    argv = ["enhance", "--export", str(run), "--name", "conv-tasnet", "--weights-dir",
+            str(tmp_path / "w"), "--card", str(tmp_path / "card.json"),
+            "--check", str(tmp_path / "clean"), str(tmp_path / "noisy")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "exported conv-tasnet" in out and "float16 check on 2 test files" in out
+    card = json.loads((tmp_path / "w" / "conv-tasnet.json").read_text())
+    assert card["data"] == "default corpus, vctk-like test" and card["float16_check"]["passed"]
+    assert main(["enhance", "--export", str(run), "--name", "snn-conv-tasnet"]) == 2
+    assert "holds none of ['finetuned.keras'" in capsys.readouterr().err
+
+
 def test_info_prints_card_layers_and_spiking_layers(tmp_path, capsys):
     from kspikese.cli import main
 
@@ -374,7 +415,7 @@ def test_info_prints_card_layers_and_spiking_layers(tmp_path, capsys):
     assert main(["info", "snn-wave-u-net", "--weights-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert '"si_snr": 12.5' in out and "keras_config" not in out
-    assert "Total params: 77" in out
+    assert "77" in out and "spiking" in out
     assert "| spiking_activation" in out and "| 0.01 | 0 | True |" in out
     assert main(["info", "conv-tasnet", "--weights-dir", str(tmp_path)]) == 2
     assert "make reproduce-table3" in capsys.readouterr().err

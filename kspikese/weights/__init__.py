@@ -83,8 +83,14 @@ def read_card(path):
 # weight files
 
 
-def write_weights(path, model):
-    """Write ``model.weights`` to ``path`` (HDF5, float16 where it fits); return the dtypes used."""
+def write_weights(path, model, dtype="float16"):
+    """Write ``model.weights`` to ``path`` (HDF5); return the dtype used per tensor.
+
+    ``dtype="float16"`` stores float16 wherever the values fit (|w| <= 65504), else float32;
+    ``dtype="float32"`` stores everything as float32 (exact).
+    """
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"write_weights: dtype must be 'float16' or 'float32', got {dtype!r}")
     import h5py
 
     dtypes = []
@@ -94,10 +100,10 @@ def write_weights(path, model):
             for i, var in enumerate(model.weights):
                 value = np.asarray(var.numpy(), np.float32)
                 fits = not value.size or float(np.max(np.abs(value))) <= FLOAT16_MAX
-                dtype = np.float16 if fits else np.float32
-                ds = group.create_dataset(f"{i:04d}", data=value.astype(dtype))
+                kind = np.float16 if dtype == "float16" and fits else np.float32
+                ds = group.create_dataset(f"{i:04d}", data=value.astype(kind))
                 ds.attrs["name"] = var.name
-                dtypes.append(np.dtype(dtype).name)
+                dtypes.append(np.dtype(kind).name)
     return dtypes
 
 
@@ -229,8 +235,8 @@ def spiking_layers(model):
     return found
 
 
-def export(model, name, card_fields=None, weights_dir=None):
-    """Write ``NAME.h5`` (float16 weights) and ``NAME.json`` (card) for ``model``; return the card.
+def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
+    """Write ``NAME.h5`` (weights) and ``NAME.json`` (card) for ``model``; return the card.
 
     Refuses (:class:`WeightsError`) a weight file above :data:`MAX_BYTES`; nothing is left
     behind then.
@@ -238,12 +244,12 @@ def export(model, name, card_fields=None, weights_dir=None):
     folder = Path(weights_dir or WEIGHTS_DIR)
     target = weights_path(name, folder)
     tmp_target = folder / f".{name}.export.h5"
-    dtypes = write_weights(tmp_target, model)
+    dtypes = write_weights(tmp_target, model, dtype)
     size = tmp_target.stat().st_size
     if size > MAX_BYTES:
         tmp_target.unlink()
         raise WeightsError(
-            f"{name}: the float16 weight file would take {size / 1e6:.1f} MB, more than the "
+            f"{name}: the {dtype} weight file would take {size / 1e6:.1f} MB, more than the "
             f"{MAX_BYTES / 1e6:.0f} MB allowed for a shipped model"
         )
     spikes = spiking_layers(model)
@@ -256,8 +262,10 @@ def export(model, name, card_fields=None, weights_dir=None):
         "frame_len": _frame_len(model),
         "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
         "weights_file": target.name,
-        "weights_dtype": "float16" if set(dtypes) == {"float16"} else "float16+float32",
-        "weights_float32_tensors": [i for i, d in enumerate(dtypes) if d != "float16"],
+        "weights_dtype": "+".join(sorted(set(dtypes))) or dtype,
+        "weights_float32_tensors": (
+            [i for i, d in enumerate(dtypes) if d != "float16"] if dtype == "float16" else "all"
+        ),
         "weights_bytes": size,
         "weights_sha256": sha256(tmp_target),
         "spiking_layers": spikes,
