@@ -30,7 +30,7 @@ def speaker_of(name):
     return name.split("_")[0]
 
 
-def vctk_pairs(root, split, seed=0, valid_fraction=0.05, cache=None, progress=True):
+def vctk_pairs(root, split, seed=0, valid_fraction=0.1, cache=None, progress=True):
     """Pairs of one split of noisy VCTK at 16 kHz (see module docstring).
 
     ``cache=False`` returns the original 48 kHz paths (readers then resample on every read).
