@@ -271,3 +271,27 @@ def test_model_problems_exit_2_before_touching_files(tmp_path, capsys):
     assert not (tmp_path / "b.wav").exists()
     assert cli(tmp_path / "missing.wav", "-o", tmp_path / "b.wav", "--model", "nosuch") == 1
     assert "missing.wav: no such file or folder" in capsys.readouterr().err
+
+
+def test_output_suffix_may_pick_another_format(tmp_path, ckpt):
+    sf.write(tmp_path / "a.wav", tone(5000, 22050, 2), 22050, subtype="PCM_24")
+    assert cli(tmp_path / "a.wav", "-o", tmp_path / "a.flac", "--model", ckpt) == 0
+    info = sf.info(str(tmp_path / "a.flac"))
+    assert (info.format, info.subtype, info.samplerate, info.channels, info.frames) == (
+        "FLAC", "PCM_24", 22050, 2, 5000,
+    )  # fmt: skip
+
+
+def test_failure_in_the_middle_leaves_no_file(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(100000, 16000), 16000)
+    calls = []
+
+    def fn(rows):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # e.g. Ctrl-C while the third frame runs
+        return rows
+
+    with pytest.raises(KeyboardInterrupt):
+        E.enhance_file(tmp_path / "a.wav", tmp_path / "out" / "b.wav", fn)
+    assert list((tmp_path / "out").iterdir()) == []
