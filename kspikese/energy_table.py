@@ -46,43 +46,57 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------ inputs
-def _load_models(model_key, table, args):
-    """``(ann, snn, snn_stage, run)``: the pipeline's models, or fresh untrained ones."""
-    from kspikese import experiment, models
+def _data_dir(args):
+    import os
 
-    run = experiment.Run(table, seed=args.seed, data=args.data, results=args.results,
-                         quick=args.quick, data_dir=args.data_dir, vctk_root=args.vctk_root,
-                         timit_root=args.timit_root)
+    return args.data_dir or os.environ.get("KSPIKESE_DATA_DIR") or "data"
+
+
+def _splits(cfg, args):
+    from kspikese import experiment
+
+    return experiment.data_splits(cfg, args.data, _data_dir(args), args.seed,
+                                  vctk_root=args.vctk_root, timit_root=args.timit_root)
+
+
+def _frames(pairs, frame_len):
+    from kspikese.data.framing import frame
+    from kspikese.experiment import load_audio_pairs
+
+    framed = [frame(noisy, frame_len)[0] for _, _, noisy in load_audio_pairs(pairs)]
+    return np.concatenate(framed, 0)[..., None].astype(np.float32)
+
+
+def _load_models(model_key, table, args, cfg):
+    """``(ann, snn, snn_stage)``: the pipeline's models, or fresh untrained ones."""
+    from kspikese import experiment, models, training
+
     if args.untrained:
-        from kspikese import training
-
-        ann = run.build_ann(args.seed)
+        training.set_seed(args.seed)
+        ann = models.build_model(cfg["model"], frame_len=cfg["frame_len"],
+                                 **(cfg.get("model_kwargs") or {}))
         calibration = None
-        if str(run.cfg["convert"].get("input_scale")) == "data":
-            calibration = run.calibration_frames()
-        snn = training.convert(ann, run.cfg["convert"], args.seed, calibration)
-        return ann, snn, "untrained (fresh weights, converted)", run
+        if str(cfg["convert"].get("input_scale")) == "data":
+            calibration = _frames(_splits(cfg, args)["train"][:16], cfg["frame_len"])[:16]
+        return ann, training.convert(ann, cfg["convert"], args.seed, calibration), "untrained"
     paths = experiment.ensure_models(table, seed=args.seed, data=args.data, results=args.results,
                                      quick=args.quick, force=args.force, data_dir=args.data_dir,
                                      vctk_root=args.vctk_root, timit_root=args.timit_root)
     ann = models.load_model(paths["ann"])
     if paths.get("finetuned") and Path(paths["finetuned"]).exists():
-        return ann, models.load_model(paths["finetuned"]), "fine-tuned SNN", run
+        return ann, models.load_model(paths["finetuned"]), "fine-tuned SNN"
     print(f"[{model_key}] no fine-tuned SNN at {paths.get('finetuned')}: using the converted SNN",
           flush=True)
-    return ann, models.load_model(paths["converted"]), "converted SNN (not fine-tuned)", run
+    return ann, models.load_model(paths["converted"]), "converted SNN (not fine-tuned)"
 
 
-def example_frames(run, n_utterances, frame_len):
+def example_frames(cfg, args, n_utterances, frame_len):
     """Noisy test utterances of the run's data, cut into non-overlapping frames ``(n, L, 1)``."""
-    from kspikese.data.framing import frame
-    from kspikese.experiment import load_audio_pairs
-
-    pairs = run.splits["test"][:n_utterances]
-    frames = [frame(noisy, frame_len)[0] for _, _, noisy in load_audio_pairs(pairs)]
-    data = np.concatenate(frames, 0)[..., None].astype(np.float32)
-    info = dict(run.splits["info"])
-    return data, {"corpus": info.get("corpus", run.data), "split": "test",
+    splits = _splits(cfg, args)
+    pairs = splits["test"][:n_utterances]
+    data = _frames(pairs, frame_len)
+    info = dict(splits["info"])
+    return data, {"corpus": info.get("corpus", args.data), "split": "test",
                   "utterances": len(pairs), "frames": int(len(data)),
                   "synthetic": info.get("synthetic")}
 
@@ -211,7 +225,8 @@ def plot_layers(costs, path, title):
             if r["connections"] or r["neurons"] or stock[r["name"]]["connections"]]
     names = [r["name"] for r in rows]
     y = np.arange(len(names))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 0.2 * len(names) + 1.6), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.2 * len(names) + 1.6), sharey=True,
+                             constrained_layout=True)
     axes[0].barh(y - 0.2, [stock[n]["J cpu"] for n in names], 0.4, label="KerasSpiking (stock)")
     axes[0].barh(y + 0.2, [r["J cpu"] for r in rows], 0.4, label="corrected")
     axes[0].set_xlabel("J / inference, cpu (dense)")
@@ -226,11 +241,12 @@ def plot_layers(costs, path, title):
     axes[0].invert_yaxis()
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     fig.suptitle(title, fontsize=9)
     report.save_figure(fig, path)
 
 
-def write_outputs(out_dir, entries, costs_by_model, untrained):
+def write_outputs(out_dir, entries, costs_by_model, untrained, quick=False):
     """Table 5 (MD/CSV/JSON) and the per-layer tables and charts."""
     from kspikese import report
 
@@ -241,6 +257,9 @@ def write_outputs(out_dir, entries, costs_by_model, untrained):
               "architecture and cost check only, not the paper's trained networks."
               if untrained else "Models from the pipeline's runs (Table 1: Wave-U-Net, Table 3: "
               "Conv-TasNet).")
+    if quick:
+        origin += (" **QUICK run**: the experiments' small `quick` models and a few utterances "
+                   "— a smoke test, not comparable with the paper.")
     lines = ["# Table 5 — energy per inference (KerasSpiking ModelEnergy)", "", origin, ""]
     for e in entries:
         d = e["firing_rates_from"]
@@ -272,7 +291,7 @@ def write_outputs(out_dir, entries, costs_by_model, untrained):
         lines.append(f"Per-layer table: [layers_{_stem(e)}.md](layers_{_stem(e)}.md), "
                      f"chart: ![{e['model']}](layers_{_stem(e)}.png)")
     report.write_all(out_dir, "table5", "\n".join(lines) + "\n", header, rows,
-                     {"untrained": untrained, "models": entries})
+                     {"untrained": untrained, "quick": quick, "models": entries})
     for e in entries:
         costs = costs_by_model[e["key"]]
         lrows = layer_rows(costs)
@@ -305,9 +324,12 @@ def run(args):
     for model_key, table in MODELS:
         if model_key not in args.models:
             continue
-        ann, snn, stage, run_ = _load_models(model_key, table, args)
-        frames, data_info = example_frames(run_, n_utts, int(snn.input_shape[1] or
-                                                          run_.cfg["frame_len"]))
+        from kspikese import config as configs
+
+        cfg = configs.load(table, quick=args.quick)
+        ann, snn, stage = _load_models(model_key, table, args, cfg)
+        frames, data_info = example_frames(cfg, args, n_utts,
+                                           int(snn.input_shape[1] or cfg["frame_len"]))
         print(f"[{model_key}] costing ANN ({ann.count_params():,} params) and {stage} on "
               f"{data_info['frames']} test frames", flush=True)
         costs = cost_model(model_key, ann, snn, frames, batch_size=args.batch_size)
@@ -316,7 +338,7 @@ def run(args):
         entries.append(entry)
         costs_by_model[model_key] = costs
     out_dir = Path(args.results) / "table5"
-    path = write_outputs(out_dir, entries, costs_by_model, args.untrained)
+    path = write_outputs(out_dir, entries, costs_by_model, args.untrained, args.quick)
     print(path.read_text())
     print(f"wrote {out_dir}/ in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -77,3 +77,23 @@ def test_arguments():
     assert args.quick and args.results == "r" and args.models == ["wave_u_net", "conv_tasnet"]
     with pytest.raises(SystemExit):
         parser.parse_args(["--models", "resnet"])
+
+
+def test_command_on_a_fake_corpus(tmp_path):
+    # the whole command: config, data splits, framing, conversion, costing, files (quick models)
+    from kspikese.cli import main
+    from kspikese.data.testing import make_fake_corpus
+
+    make_fake_corpus(tmp_path / "corpus")
+    rc = main(["energy", "--untrained", "--quick", "--models", "conv_tasnet", "--data-dir",
+               str(tmp_path / "corpus"), "--results", str(tmp_path / "results")])
+    assert rc == 0
+    payload = json.loads((tmp_path / "results" / "table5" / "table5.json").read_text())
+    assert payload["untrained"] and payload["quick"]
+    (entry,) = payload["models"]
+    assert entry["snn_stage"] == "untrained"
+    assert entry["firing_rates_from"]["split"] == "test"
+    assert entry["firing_rates_from"]["synthetic"] is True
+    assert entry["corrected"]["uncounted_layers"] == []
+    md = (tmp_path / "results" / "table5" / "table5.md").read_text()
+    assert "QUICK run" in md and "synthetic stand-in audio" in md
