@@ -258,3 +258,12 @@ def test_real_corpus_downloads_and_builds(tmp_path):
         "train", "rainforest", "rain", "wind", "nature-day", "nature-night", "ssn", "babble"}
     assert default.verify(out) == []
     assert default.ensure_default_corpus(tmp_path, seed=0, progress=False) == out
+
+
+def test_a_deleted_file_is_rebuilt_with_the_same_bytes(tmp_path):
+    out = make_fake_corpus(tmp_path, (3, 1, 1), seed=0)
+    m = json.loads((out / "manifest.json").read_text())
+    victim = out / m["files"][-1]["noisy"]
+    victim.unlink()
+    make_fake_corpus(tmp_path, (3, 1, 1), seed=0)
+    assert default.sha256_file(victim) == m["files"][-1]["noisy_sha256"]
