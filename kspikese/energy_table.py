@@ -182,7 +182,8 @@ def table5_rows(entries):
 def ops_rows(entries):
     header = ["Model", "ANN ops/inf (stock)", "ANN ops/inf (corrected)", "paper ANN ops/inf "
               "(J / 8.6 nJ)", "stock / paper", "SNN synaptic events/inf", "SNN synaptic events "
-              "per s of audio", "N-DNS power proxy (M-Ops/s)", "ANN dense (M-Ops/s)",
+              "per s of audio", "N-DNS power proxy (M-Ops/s)", "of which SynOps (M-Ops/s)",
+              "ANN dense (M-Ops/s)",
               "mean spikes/neuron/step", "mean rate (Hz)"]
     rows = []
     for e in entries:
@@ -190,7 +191,7 @@ def ops_rows(entries):
         rows.append([e["model"], _g(s["ann_dense_ops"]), _g(c["ann_dense_ops"]),
                      _g(e["paper"]["ann_events_at_8.6nJ"]), _g(s["ann_ops_vs_paper"]),
                      _g(c["snn_synops"]), _g(c["snn_synops_per_s"]), _g(c["ndns_mops_per_s"]),
-                     _g(c["ann_mops_per_s"]), _g(e["mean_spikes_per_neuron"]),
+                     _g(c["ndns_synops_mops_per_s"]), _g(c["ann_mops_per_s"]), _g(e["mean_spikes_per_neuron"]),
                      _g(e["mean_rate_hz"])])
     return header, rows
 
@@ -284,9 +285,11 @@ def write_outputs(out_dir, entries, costs_by_model, untrained, quick=False):
               "mean spike count of the input (KerasSpiking's rate × dt). N-DNS power proxy = "
               "(synaptic operations + neuron updates) per second of audio, a synaptic operation "
               "being a nonzero (graded-spike) input message times its fan-out, as Loihi 2 "
-              "sends spike counts as one graded message; the N-DNS baseline SDNN is "
+              "sends a spike count as one graded message (our reading of Timcheck et al. 2023; "
+              "the SynOps part is shown on its own); the N-DNS baseline SDNN is "
               f"{NDNS_BASELINE_MOPS} M-Ops/s. ANN dense M-Ops/s counts every MAC, as the N-DNS "
-              "board does for NsNet2 (136 M-Ops/s).", ""]
+              "board does for NsNet2 (136 M-Ops/s). Frames do not overlap, so per second of "
+              "audio = per inference × 16000 / frame length.", ""]
     for e in entries:
         lines.append(f"Per-layer table: [layers_{_stem(e)}.md](layers_{_stem(e)}.md), "
                      f"chart: ![{e['model']}](layers_{_stem(e)}.png)")
