@@ -217,9 +217,14 @@ class _ToSpiking(_Rebuild):
             timed = _L.Reshape((1,) + tuple(shape), name=into)(x)
         else:
             timed = neurons.TimeSplit(t, fold=not static, name=into)(x)
+        v0_name = self.node_name(layer, "v0")
+        if static:
+            v0 = neurons.InitialVoltage(seed, t, name=v0_name)(timed)
+        else:
+            v0 = neurons.InitialVoltage(seed, t, fold=True, name=v0_name)([timed, x])
         spikes = neurons.spiking_activation(
             activation, self.dt, seed, spike_name, self.sat, timesteps=t
-        )(timed)
+        )(timed, initial_state=[v0])
         if static and t == 1:
             return _L.Reshape(tuple(shape), name=back)(spikes)
         if static:
@@ -253,14 +258,16 @@ def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, read
     * Every ReLU (a layer's ``activation="relu"``, a ``ReLU()`` layer, an ``Activation("relu")``)
       becomes ``keras_spiking.SpikingActivation("relu", dt=dt)``: the layer keeps its name and
       weights with a linear activation, and is followed by ``<name>_to_time`` (adds the time
-      axis), ``<name>_spike`` (the neuron), ``<name>_from_time`` (drops it).  ``ReLU`` and
+      axis), ``<name>_spike`` (the neuron; its initial voltages come from ``<name>_v0``, see
+      :class:`kspikese.neurons.InitialVoltage`), ``<name>_from_time`` (drops it).  ``ReLU`` and
       ``Activation`` layers themselves are replaced by ``<name>_spike``.
     * The layer named ``readout`` (if the model has one and it is linear) gets a linear spiking
       neuron ``<readout>_spike`` (paper §3.1.1: spiking neurons with linear activation at the
       output).  A model without a layer of that name is converted without a spiking readout.
     * The neuron number ``i`` (in graph order) gets ``seed = seed * 1000 + i``: one seed, one
-      output.  Its initial voltages are uniform in [0, 1) (KerasSpiking's default), drawn per
-      element of the batch, so an example's output depends on its position in the batch.
+      output.  Its initial voltages are uniform in [0, 1) (as KerasSpiking's default), drawn once
+      per neuron and shared by every example of a batch, so an example's output does not depend
+      on the batch it is in.
     * ``timesteps = T``: the input is repeated ``T`` times, the neurons integrate over the ``T``
       steps, and the output is the average over the steps (a rate):
       ``y = (1/T) Σ_t n_t / dt``.  ``T = 1`` is the paper's setting.

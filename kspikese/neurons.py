@@ -53,8 +53,9 @@ def spiking_activation(activation, dt, seed, name, spiking_aware_training=True, 
     """A ``keras_spiking.SpikingActivation`` as kspikese uses it.
 
     ``unroll=True`` (for ``timesteps <= 32``): with one timestep the ``tf.while_loop`` that
-    ``tf.keras.layers.RNN`` builds otherwise costs about a third of the whole SNN's inference
-    time (see ``kspikese/bench/models.py``); unrolled, the neuron is a handful of element-wise ops.
+    ``tf.keras.layers.RNN`` builds otherwise costs a large part of the SNN's inference time (see
+    ``kspikese/bench/models.py``); unrolled, the neuron is a handful of element-wise ops.  Call it
+    with ``initial_state=[InitialVoltage(seed)(x)]`` to avoid the per-call random draw.
     """
     return keras_spiking.SpikingActivation(
         activation,
@@ -64,6 +65,45 @@ def spiking_activation(activation, dt, seed, name, spiking_aware_training=True, 
         unroll=int(timesteps) <= 32,
         name=name,
     )
+
+
+@_register
+class InitialVoltage(tf.keras.layers.Layer):
+    """The initial membrane voltages of one ``SpikingActivation``, passed as its ``initial_state``.
+
+    Called on the neuron's input ``(B, T, *size)``; returns ``U[0, 1)`` voltages of shape
+    ``(1, *size)`` from ``stateless_uniform(seed=(seed, seed))``, which broadcast over the batch:
+    every example starts from the same voltages, so its output does not depend on its position
+    in the batch.  The shape and seed are constants, so TensorFlow computes the voltages once when
+    it optimises the graph, instead of KerasSpiking's default of drawing ``B·prod(size)`` random
+    numbers on every call (that draw was two thirds of a neuron's time: see
+    ``kspikese/bench/models.py``).
+
+    With ``fold=True`` (a neuron on a folded, unknown-length input ``(B·P, T, C)``; see
+    :class:`TimeSplit`) it is called on ``[x, like]`` and returns ``(B·P, C)`` voltages: the same
+    ``(P, C)`` draw for every example, equal to the fixed-length path's values.
+    """
+
+    def __init__(self, seed, timesteps=1, fold=False, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = int(seed)
+        self.timesteps = int(timesteps)
+        self.fold = bool(fold)
+
+    def call(self, inputs):
+        seed = (self.seed, self.seed)
+        if not self.fold:
+            size = inputs.shape[2:]
+            return tf.random.stateless_uniform([1] + size.as_list(), seed=seed, dtype=inputs.dtype)
+        x, like = inputs
+        batch = tf.shape(like)[0] // self.timesteps
+        positions = tf.shape(x)[0] // batch
+        v0 = tf.random.stateless_uniform([positions, x.shape[-1]], seed=seed, dtype=x.dtype)
+        return tf.tile(v0, [batch, 1])
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed, "timesteps": self.timesteps,
+                "fold": self.fold}
 
 
 @_register
@@ -232,6 +272,7 @@ def custom_objects():
     """Every layer class a kspikese model may contain, for ``tf.keras.models.load_model``."""
     objects = {
         "SynapticMultiply": SynapticMultiply,
+        "InitialVoltage": InitialVoltage,
         "RepeatTime": RepeatTime,
         "MeanTime": MeanTime,
         "TimeSplit": TimeSplit,
@@ -242,7 +283,7 @@ def custom_objects():
         "Alpha": keras_spiking.Alpha,
     }
     for name in list(objects):
-        if name in ("SynapticMultiply", "RepeatTime", "MeanTime", "TimeSplit", "TimeMerge"):
+        if not name.startswith(("Spiking", "Lowpass", "Alpha")):
             objects[f"kspikese>{name}"] = objects[name]
     return objects
 

@@ -164,6 +164,8 @@ def test_seed_gives_one_output():
     c = to_spiking(ann, dt=1e-3, seed=8)(x).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    # an example's output does not depend on the rest of its batch
+    np.testing.assert_array_equal(a[1:2], to_spiking(ann, dt=1e-3, seed=7)(x[1:2]).numpy())
     assert {layer.seed for layer in to_spiking(ann, dt=1e-3, seed=7).layers
             if isinstance(layer, keras_spiking.SpikingActivation)} >= {7000, 7001}
 
