@@ -17,6 +17,7 @@ def test_table_reports_rtf_speedup_and_memory():
             "rtf": 0.08,
             "peak_rss_mb": 700.4,
             "cores": 2,
+            "cpu_per_audio_s": 0.15,
         },
         {"model": "x", "error": "boom"},
     ]
@@ -25,8 +26,8 @@ def test_table_reports_rtf_speedup_and_memory():
         {"audio_s": 600.0, "peak_rss_mb": 802.0, "rss_before_mb": 760.0, "rtf": 0.1},
     ]
     table = B.format_table(speed, memory, 60)
-    assert "| m | 1,234 | 0.25 | 0.080 | 12.5 | 700 |" in table
-    assert "| x | - | - | failed: boom | - | - |" in table
+    assert "| m | 1,234 | 0.25 | 0.080 | 12.5 | 0.150 | 700 |" in table
+    assert "| x | - | - | failed: boom | - | - | - |" in table
     assert "| 2.5 | 801 | 760 | 0.100 |" in table and "| 10.0 | 802 | 760 | 0.100 |" in table
     assert "2 cores" in table
 
@@ -45,4 +46,5 @@ def test_measure_runs_a_model_in_a_child_process(tmp_path):
     assert "error" not in r, r
     assert r["audio_s"] == 3.0 and r["params"] == 4 and r["cores"] <= 2
     assert 0 < r["rtf"] < 5 and r["peak_rss_mb"] >= r["rss_before_mb"] > 50
+    assert r["cpu_per_audio_s"] > 0
     assert B.measure(str(tmp_path / "missing.keras"), 1.0)["error"]

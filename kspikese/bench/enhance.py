@@ -9,7 +9,10 @@ the command line does, after one warm-up frame batch.  The child reports
 * its peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the RSS high-water
   mark of the whole process, TensorFlow included; target under 1.5 GB for a 10-minute file).
 
-Memory is measured for a 2.5-minute and a 10-minute file; streaming makes the two agree.
+Memory is measured for a 2.5-minute and a 10-minute file; streaming makes the two agree.  The
+CPU time per audio second (all threads) is reported too: on a loaded machine the wall-clock RTF
+grows with the load, the CPU time much less.  An identity model shows what the engine itself
+(reading, resampling, overlap-add, writing) costs.
 Shipped models are used when their weights are present; otherwise the full-size architecture is
 built fresh (untrained, same cost) and labelled so.  Timings on shared machines are noisy.
 """
@@ -48,6 +51,12 @@ def load(spec):
     """``(model, label)`` for a shipped name (falls back to a fresh build) or a model path."""
     from kspikese import enhance as E
 
+    if spec == "identity":
+        import tensorflow as tf
+
+        x = tf.keras.Input((None, 1))
+        y = tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
+        return tf.keras.Model(x, y), "identity model (the engine alone: I/O, overlap-add)"
     if spec in E.SHIPPED and spec not in E.shipped.available():
         return build_fresh(spec), f"{spec} (fresh full-size build, weights not shipped yet)"
     model, _ = E.load_model(spec)
@@ -85,9 +94,9 @@ def child(spec, seconds, folder, overlap=None):
     src, dst = Path(folder) / "in.wav", Path(folder) / "out.wav"
     write_test_file(src, seconds)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     audio = E.enhance_file(src, dst, fn, frame_len, overlap=overlap)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
         json.dumps(
@@ -95,6 +104,7 @@ def child(spec, seconds, folder, overlap=None):
                 "model": label, "audio_s": audio, "process_s": elapsed, "rtf": elapsed / audio,
                 "peak_rss_mb": peak / 1024, "rss_before_mb": rss_before / 1024,
                 "params": int(model.count_params()), "overlap": overlap,
+                "cpu_per_audio_s": cpu / audio,
             }
         )
     )  # fmt: skip
@@ -127,7 +137,7 @@ def run(out_dir, quick):
 
     out_dir = Path(out_dir)
     seconds = RTF_SECONDS[bool(quick)]
-    speed = [measure(name, seconds) for name in E.SHIPPED]
+    speed = [measure(name, seconds) for name in E.SHIPPED] + [measure("identity", seconds)]
     if E.OVERLAP != 0.5:  # the cost of the smoother 50 % overlap, for the target model
         speed.append(measure(MEMORY_MODEL, seconds, overlap=0.5))
     memory = [measure(MEMORY_MODEL, 60 * m) for m in MEMORY_MINUTES[bool(quick)]]
@@ -144,16 +154,17 @@ def format_table(speed, memory, seconds):
         f"{speed[0].get('cores', CORES) if speed else CORES} cores; RTF = processing time / audio "
         "duration, target for SNN Wave-U-Net: >= 10x faster than real time):",
         "",
-        "| model | parameters | frame overlap | RTF | x real time | peak RSS (MB) |",
-        "|---|---|---|---|---|---|",
+        "| model | parameters | frame overlap | RTF | x real time | CPU s per audio s | "
+        "peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in speed:
         if "error" in r:
-            lines.append(f"| {r['model']} | - | - | failed: {r['error']} | - | - |")
+            lines.append(f"| {r['model']} | - | - | failed: {r['error']} | - | - | - |")
         else:
             lines.append(
                 f"| {r['model']} | {r['params']:,} | {r['overlap']:g} | {r['rtf']:.3f} | "
-                f"{1 / r['rtf']:.1f} | "
+                f"{1 / r['rtf']:.1f} | {r.get('cpu_per_audio_s', float('nan')):.3f} | "
                 f"{r['peak_rss_mb']:.0f} |"
             )
     lines += [
