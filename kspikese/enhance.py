@@ -51,11 +51,15 @@ SHIPPED = ("snn-wave-u-net", "snn-conv-tasnet", "wave-u-net", "conv-tasnet")
 DEFAULT_MODEL = "snn-wave-u-net"
 # where each shipped model comes from: the pipeline table that trains it and its checkpoint
 SOURCE = {
-    "snn-wave-u-net": ("table1", "finetuned.keras"),
-    "wave-u-net": ("table1", "ann.keras"),
-    "snn-conv-tasnet": ("table3", "finetuned.keras"),
-    "conv-tasnet": ("table3", "ann.keras"),
+    "snn-wave-u-net": ("table1", "finetune/finetuned.keras"),
+    "wave-u-net": ("table1", "ann/ann.keras"),
+    "snn-conv-tasnet": ("table3", "finetune/finetuned.keras"),
+    "conv-tasnet": ("table3", "ann/ann.keras"),
 }
+# checkpoints inside a pipeline run folder (results/runs/<table>-<data>-seed<S>/), best first;
+# the flat names are accepted too
+RUN_SPIKING = ("finetune/finetuned.keras", "finetuned.keras", "converted.keras")
+RUN_ANN = ("ann/ann.keras", "ann.keras")
 AUDIO_SUFFIXES = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
     ".au", ".snd", ".caf", ".w64", ".rf64",
@@ -273,7 +277,7 @@ def missing_weights_message(name, weights_dir=None):
     return (
         f"model {name!r}: its weights are not shipped in {folder} yet (no {name}.json / "
         f"{name}.h5). They are produced by the pipeline: run `make reproduce-{table}`, then "
-        f"`kspikese enhance --export results/runs/{table}-seed0/{ckpt} --name {name}`. "
+        f"`kspikese enhance --export results/runs/{table}-default-seed0/{ckpt} --name {name}`. "
         "Or pass --model PATH to a pipeline checkpoint (.keras file or run folder)."
     )
 
@@ -281,24 +285,25 @@ def missing_weights_message(name, weights_dir=None):
 def resolve_checkpoint(path, ann=False):
     """The ``.keras`` file meant by ``path``: the file itself, or a run folder's checkpoint.
 
-    A run folder (``results/runs/<table>-seed<S>/``) gives ``finetuned.keras`` (the spiking
-    model), or ``ann.keras`` with ``ann``.  A checkpoint file with ``ann`` gives the
-    ``ann.keras`` beside it.
+    A run folder (``results/runs/<table>-<data>-seed<S>/``) gives the fine-tuned SNN
+    (:data:`RUN_SPIKING`, first found), or with ``ann`` the ANN (:data:`RUN_ANN`).  A checkpoint
+    file with ``ann`` gives the ANN checkpoint of its run folder.
     """
     path = Path(path)
     if path.is_dir():
-        order = ["ann.keras"] if ann else ["finetuned.keras", "converted.keras"]
+        order = RUN_ANN if ann else RUN_SPIKING
         for name in order:
             if (path / name).is_file():
                 return path / name
-        raise ModelError(f"{path}: the run folder holds none of {order}")
+        raise ModelError(f"{path}: the run folder holds none of {list(order)}")
     if not path.exists():
         raise ModelError(f"{path}: no such model file or folder")
     if ann and path.name != "ann.keras":
-        twin = path.with_name("ann.keras")
-        if not twin.is_file():
-            raise ModelError(f"{path}: --ann needs the ANN checkpoint ann.keras beside it")
-        return twin
+        for run in (path.parent, path.parent.parent):
+            for name in RUN_ANN:
+                if (run / name).is_file():
+                    return run / name
+        raise ModelError(f"{path}: --ann needs the ANN checkpoint (ann/ann.keras) of its run")
     return path
 
 
@@ -359,8 +364,12 @@ def load_model(model=DEFAULT_MODEL, ann=False, weights_dir=None):
 
 
 def _run_card(ckpt):
-    run_json = Path(ckpt).parent / "run.json"
+    """A card for a pipeline checkpoint: its path and its run's ``run.json`` (if found)."""
     card = {"name": str(ckpt), "checkpoint": str(ckpt)}
+    folder = Path(ckpt).parent
+    run_json = folder / "run.json"
+    if not run_json.is_file():
+        run_json = folder.parent / "run.json"  # ann/ann.keras, finetune/finetuned.keras
     if run_json.is_file():
         with contextlib.suppress(OSError, ValueError):
             import json

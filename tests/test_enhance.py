@@ -241,8 +241,11 @@ def test_missing_shipped_weights_say_how_to_make_them(tmp_path):
         E.load_model("snn-wave-u-net", weights_dir=tmp_path)
     msg = str(err.value)
     assert "not shipped" in msg and "make reproduce-table1" in msg
-    assert "--export results/runs/table1-seed0/finetuned.keras --name snn-wave-u-net" in msg
-    with pytest.raises(E.ModelError, match="reproduce-table3.*ann.keras --name conv-tasnet"):
+    assert (
+        "--export results/runs/table1-default-seed0/finetune/finetuned.keras --name snn-wave-u-net"
+        in msg
+    )
+    with pytest.raises(E.ModelError, match="reproduce-table3.*ann/ann.keras --name conv-tasnet"):
         E.load_model("snn-conv-tasnet", ann=True, weights_dir=tmp_path)
 
 
@@ -261,6 +264,16 @@ def test_run_folder_and_checkpoint_resolution(tmp_path):
     assert E.resolve_checkpoint(run).name == "finetuned.keras"
     assert E.resolve_checkpoint(run, ann=True).name == "ann.keras"
     assert E.resolve_checkpoint(run / "converted.keras", ann=True).name == "ann.keras"
+    # the pipeline's own layout: ann/ann.keras, converted.keras, finetune/finetuned.keras
+    real = tmp_path / "table1-default-seed0"
+    for name in ("ann/ann.keras", "converted.keras", "finetune/finetuned.keras"):
+        (real / name).parent.mkdir(parents=True, exist_ok=True)
+        (real / name).write_bytes(b"")
+    assert E.resolve_checkpoint(real) == real / "finetune" / "finetuned.keras"
+    assert E.resolve_checkpoint(real, ann=True) == real / "ann" / "ann.keras"
+    assert E.resolve_checkpoint(real / "finetune" / "finetuned.keras", ann=True) == (
+        real / "ann" / "ann.keras"
+    )
     with pytest.raises(E.ModelError, match="no such model"):
         E.resolve_checkpoint(tmp_path / "nope.keras")
 
@@ -344,10 +357,11 @@ def test_card_with_python_code_is_refused(tmp_path):
 
 
 def test_export_shipped_from_run_folder_with_float16_check(tmp_path):
-    run = tmp_path / "runs" / "table1-seed0"
-    run.mkdir(parents=True)
-    spiking_model().save(run / "finetuned.keras")
-    identity_model().save(run / "ann.keras")
+    run = tmp_path / "runs" / "table1-default-seed0"
+    (run / "finetune").mkdir(parents=True)
+    (run / "ann").mkdir()
+    spiking_model().save(run / "finetune" / "finetuned.keras")
+    identity_model().save(run / "ann" / "ann.keras")
     (run / "run.json").write_text(json.dumps({"table": "table1", "seed": 0}))
     out = tmp_path / "weights"
     clean = noise(6000, seed=1)
@@ -405,7 +419,7 @@ def test_export_command_with_test_folders(tmp_path, capsys):
     card = json.loads((tmp_path / "w" / "conv-tasnet.json").read_text())
     assert card["data"] == "default corpus, vctk-like test" and card["float16_check"]["passed"]
     assert main(["enhance", "--export", str(run), "--name", "snn-conv-tasnet"]) == 2
-    assert "holds none of ['finetuned.keras'" in capsys.readouterr().err
+    assert "holds none of ['finetune/finetuned.keras'" in capsys.readouterr().err
 
 
 def test_info_prints_card_layers_and_spiking_layers(tmp_path, capsys):
