@@ -17,6 +17,7 @@ The table goes to ``results/<table>/``.
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -113,6 +114,8 @@ class Run:
         self.roots = {"vctk_root": vctk_root, "timit_root": timit_root}
         self._splits = None
         self.state = self._read_state()
+        # Keras progress bars on a terminal, one line per epoch in a log file
+        self.verbose = 1 if sys.stdout.isatty() else 2
 
     # fingerprints of each stage: the settings that decide it and the stages before it
     def fingerprints(self):
@@ -185,7 +188,7 @@ class Run:
         return builder(frame_len=self.cfg["frame_len"], **(self.cfg.get("model_kwargs") or {}))
 
     # ------------------------------------------------------------------ the stages
-    def ann(self, verbose=1):
+    def ann(self):
         """Stage 1 (cached): the trained ANN."""
         from kspikese import models, training
 
@@ -198,7 +201,7 @@ class Run:
         t0 = time.perf_counter()
         model = self.build_ann(self.seed)
         training.train_ann(model, self.make_train, self.valid_dataset(), folder, self.cfg["ann"],
-                           self.seed, verbose=verbose)
+                           self.seed, verbose=self.verbose)
         models.save_model(model, path)
         self.mark_done("ann", time.perf_counter() - t0)
         print(f"[stage 1] ANN trained in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
@@ -241,7 +244,7 @@ class Run:
         self.mark_done("random", time.perf_counter() - t0)
         return snn
 
-    def finetuned(self, verbose=1):
+    def finetuned(self):
         """Stage 3 (cached): the spike-aware fine-tuned SNN."""
         from kspikese import models, training
 
@@ -254,7 +257,7 @@ class Run:
         snn = self.converted()
         t0 = time.perf_counter()
         training.finetune(snn, self.make_train, self.valid_dataset(), folder, self.cfg["finetune"],
-                          self.seed, verbose=verbose)
+                          self.seed, verbose=self.verbose)
         models.save_model(snn, path)
         self.mark_done("finetune", time.perf_counter() - t0)
         print(f"[stage 3] SNN fine-tuned in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
