@@ -201,14 +201,18 @@ def spiking_activation_stats(node):
     (``(B·T, L, C) -> (B·L, T, C)``) it would count ``C`` neurons instead of ``L·C``; then the
     count is taken from the ``TimeSplit``'s input, one neuron per element of a timestep.
     """
-    layer = _layer(node)
     inbound = node.inbound_layers
-    inbound = inbound[0] if isinstance(inbound, (list, tuple)) and len(inbound) == 1 else inbound
-    if getattr(inbound, "fold", False) and type(inbound).__name__ == "TimeSplit":
-        split_node = inbound.inbound_nodes[0]
-        neurons = _size(split_node.input_shapes, "input", inbound)
+    inbound = list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+    # (an InitialVoltage passed as initial_state is an inbound layer too, but not an input shape)
+    split = [lay for lay in inbound if type(lay).__name__ == "TimeSplit" and
+             getattr(lay, "fold", False)]
+    if split:
+        neurons = _size(split[0].inbound_nodes[0].input_shapes, "input", split[0])
     else:
-        neurons = int(np.prod(_shape(node.input_shapes)[2:], dtype=np.int64))
+        shape = node.input_shapes
+        if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        neurons = int(np.prod(_shape(shape)[2:], dtype=np.int64))
     return {"neurons": int(neurons), "spiking": True}
 
 
@@ -226,8 +230,9 @@ def free_stats(node):
     * ``Rescaling`` by a constant: folded into the weights of the linear layer it feeds (and at
       the input it is just the choice of units of the audio).
     * kspikese's time-axis plumbing (``RepeatTime``, ``TimeSplit``, ``TimeMerge``: reshapes and
-      copies) and ``MeanTime`` (the readout's average over ``T`` steps: identity for ``T = 1``,
-      and for ``T > 1`` the host's decoding of the output counts, not part of the network).
+      copies), ``InitialVoltage`` (a neuron's constant initial state, set once, not per step)
+      and ``MeanTime`` (the readout's average over ``T`` steps: identity for ``T = 1``, and for
+      ``T > 1`` the host's decoding of the output counts, not part of the network).
     """
     return {"connections": 0, "neurons": 0}
 
@@ -340,7 +345,7 @@ def corrected_registry():
     registry.update({cls: free_stats for cls in FREE_LAYERS})
     neurons = _neurons_module()
     if neurons is not None:
-        for name in ("RepeatTime", "TimeSplit", "TimeMerge", "MeanTime"):
+        for name in ("RepeatTime", "TimeSplit", "TimeMerge", "MeanTime", "InitialVoltage"):
             if hasattr(neurons, name):
                 registry[getattr(neurons, name)] = free_stats
         if hasattr(neurons, "SynapticMultiply"):

@@ -374,3 +374,18 @@ def test_time_plumbing_is_free_and_folded_neurons_are_counted():
     for layer in model.layers:
         if layer is not spk:
             assert corrected.layer_stats[layer]["connections"] == 0
+
+
+def test_converted_models_are_fully_counted():
+    # the real converter (kspikese.to_spiking): every layer it emits must be counted
+    conversion = pytest.importorskip("kspikese.conversion")
+    ann = tiny_wave_u_net()
+    ann_est = energy.estimate(ann)
+    snn = conversion.to_spiking(ann, dt=0.001, seed=0)
+    est = energy.estimate(snn, np.zeros((1, 64, 1), np.float32))
+    assert est.uncounted == []
+    assert est.connections == ann_est.connections  # same synapses
+    assert est.neurons == ann_est.neurons + 64  # every ReLU an IF neuron, plus the readout's
+    two = conversion.to_spiking(ann, dt=0.001, seed=0, timesteps=2)
+    est2 = energy.estimate(two, np.zeros((1, 64, 1), np.float32))
+    assert est2.timesteps == 2 and est2.neuron_updates == 2 * est.neurons
