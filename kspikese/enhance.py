@@ -621,20 +621,22 @@ def enhance_file(
             except Exception as exc:
                 raise io.AudioError(f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})") from exc
             with writer:
-                try:
-                    for block in reader.blocks(blocksize=BLOCK, dtype="float32", always_2d=True):
-                        _check_finite(block, src, n_read)
-                        n_read += len(block)
-                        _write(writer, pipe.push(block), clip)
-                except io.AudioError:
-                    raise
-                except Exception as exc:  # libsndfile errors in the middle of a damaged file
-                    raise io.AudioError(
-                        f"{src}: cannot read audio after sample {n_read} ({_short(exc)})"
-                    ) from exc
+                blocks = reader.blocks(blocksize=BLOCK, dtype="float32", always_2d=True)
+                while True:
+                    try:
+                        block = next(blocks)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # libsndfile errors in the middle of a damaged file
+                        raise io.AudioError(
+                            f"{src}: cannot read audio after sample {n_read} ({_short(exc)})"
+                        ) from exc
+                    _check_finite(block, src, n_read)
+                    n_read += len(block)
+                    _write(writer, pipe.push(block), clip, dst)
                 if n_read == 0:
                     raise io.AudioError(f"{src}: the file holds no readable samples")
-                _write(writer, pipe.finish(n_read), clip)
+                _write(writer, pipe.finish(n_read), clip, dst)
     return n_read / sr
 
 
@@ -663,9 +665,12 @@ def _check_finite(block, src, offset):
         )
 
 
-def _write(writer, y, clip):
+def _write(writer, y, clip, dst):
     if len(y):
-        writer.write(np.clip(y, -1.0, 1.0) if clip else y)
+        try:
+            writer.write(np.clip(y, -1.0, 1.0) if clip else y)
+        except Exception as exc:  # disk full, ...
+            raise io.AudioError(f"{dst}: cannot write ({_short(exc)})") from exc
 
 
 def _short(exc):

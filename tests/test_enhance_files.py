@@ -295,3 +295,14 @@ def test_failure_in_the_middle_leaves_no_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         E.enhance_file(tmp_path / "a.wav", tmp_path / "out" / "b.wav", fn)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_model_failure_is_not_blamed_on_the_file(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", tone(40000, 16000), 16000)
+    x = tf.keras.Input((None, 1))
+    bad = tf.keras.Model(x, tf.keras.layers.Conv1D(1, 2, strides=2)(x))  # halves the length
+    bad.save(tmp_path / "bad.keras")
+    assert cli(tmp_path / "a.wav", "-o", tmp_path / "b.wav", "--model", tmp_path / "bad.keras") == 2
+    err = capsys.readouterr().err
+    assert "must map (batch, samples, 1) to the same shape" in err and "cannot read" not in err
+    assert not (tmp_path / "b.wav").exists()
