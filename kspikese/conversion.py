@@ -180,8 +180,9 @@ def _refusal(layer):
 
 
 class _ToSpiking(_Rebuild):
-    def __init__(self, model, dt, seed, timesteps, spiking_aware_training, readout):
+    def __init__(self, model, dt, seed, timesteps, spiking_aware_training, readout, fast=True):
         super().__init__(model)
+        self.fast = fast  # False: KerasSpiking's defaults (while_loop, random draw per call)
         self.dt, self.seed, self.timesteps = dt, seed, timesteps
         self.sat = spiking_aware_training
         self.readout = readout
@@ -217,14 +218,21 @@ class _ToSpiking(_Rebuild):
             timed = _L.Reshape((1,) + tuple(shape), name=into)(x)
         else:
             timed = neurons.TimeSplit(t, fold=not static, name=into)(x)
-        v0_name = self.node_name(layer, "v0")
-        if static:
-            v0 = neurons.InitialVoltage(seed, t, name=v0_name)(timed)
-        else:
-            v0 = neurons.InitialVoltage(seed, t, fold=True, name=v0_name)([timed, x])
-        spikes = neurons.spiking_activation(
+        neuron = neurons.spiking_activation(
             activation, self.dt, seed, spike_name, self.sat, timesteps=t
-        )(timed, initial_state=[v0])
+        )
+        if not self.fast:
+            neuron.unroll = False
+            spikes = neuron(timed)
+        else:
+            v0_name = self.node_name(layer, "v0")
+            if static:
+                v0 = neurons.InitialVoltage(
+                    seed, t, broadcast=not neurons.unrolled(t), name=v0_name
+                )(timed)
+            else:
+                v0 = neurons.InitialVoltage(seed, t, fold=True, name=v0_name)([timed, x])
+            spikes = neuron(timed, initial_state=[v0])
         if static and t == 1:
             return _L.Reshape(tuple(shape), name=back)(spikes)
         if static:

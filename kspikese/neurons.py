@@ -62,9 +62,14 @@ def spiking_activation(activation, dt, seed, name, spiking_aware_training=True, 
         dt=float(dt),
         seed=int(seed),
         spiking_aware_training=bool(spiking_aware_training),
-        unroll=int(timesteps) <= 32,
+        unroll=unrolled(timesteps),
         name=name,
     )
+
+
+def unrolled(timesteps):
+    """Whether a neuron over ``timesteps`` steps is unrolled (short sequences only)."""
+    return int(timesteps) <= 32
 
 
 @_register
@@ -84,17 +89,21 @@ class InitialVoltage(tf.keras.layers.Layer):
     ``(P, C)`` draw for every example, equal to the fixed-length path's values.
     """
 
-    def __init__(self, seed, timesteps=1, fold=False, **kwargs):
+    def __init__(self, seed, timesteps=1, fold=False, broadcast=False, **kwargs):
         super().__init__(**kwargs)
         self.seed = int(seed)
         self.timesteps = int(timesteps)
         self.fold = bool(fold)
+        self.broadcast = bool(broadcast)
 
     def call(self, inputs):
         seed = (self.seed, self.seed)
         if not self.fold:
-            size = inputs.shape[2:]
-            return tf.random.stateless_uniform([1] + size.as_list(), seed=seed, dtype=inputs.dtype)
+            size = inputs.shape[2:].as_list()
+            v0 = tf.random.stateless_uniform([1] + size, seed=seed, dtype=inputs.dtype)
+            if self.broadcast:  # a tf.while_loop (unroll=False) wants the batch dimension
+                v0 = tf.broadcast_to(v0, tf.concat([tf.shape(inputs)[:1], size], 0))
+            return v0
         x, like = inputs
         batch = tf.shape(like)[0] // self.timesteps
         positions = tf.shape(x)[0] // batch
@@ -103,7 +112,7 @@ class InitialVoltage(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "timesteps": self.timesteps,
-                "fold": self.fold}
+                "fold": self.fold, "broadcast": self.broadcast}
 
 
 @_register

@@ -121,9 +121,11 @@ def test_bad_arguments():
 def test_timesteps_repeat_input_and_average_output():
     ann = dense_model()
     x = data((4, 20), 10.0)
-    snn = to_spiking(ann, dt=1e4, timesteps=3)
-    assert snn(x).shape == (4, 3)
-    assert rel_err(ann(x), snn(x)) < 1e-2
+    for t in (3, 40):  # 40 > 32: a tf.while_loop instead of unrolled steps
+        snn = to_spiking(ann, dt=1e4, timesteps=t)
+        assert snn(x).shape == (4, 3)
+        assert rel_err(ann(x), snn(x)) < 1e-2
+    assert snn.get_layer("h1_spike").unroll is False
     # with dt=1 and T steps a neuron's mean output is floor(v0 + T a)/T: resolution 1/T
     inp = K.Input((1,))
     one = K.Model(inp, Lyr.Dense(1, activation="relu", use_bias=False,

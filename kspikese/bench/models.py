@@ -4,8 +4,9 @@ Measured in one run, interleaved (the machine is shared; ratios within a run are
 
 * inference time per second of audio (16,384-sample frames, batch 4, through ``tf.function``
   and through ``model.predict``) for the ANN, the SNN made by :func:`kspikese.to_spiking`
-  (``SpikingActivation(unroll=True)``), and a "naive" SNN whose neurons use KerasSpiking's
-  default ``unroll=False`` (a ``tf.while_loop`` over the one timestep);
+  (``SpikingActivation(unroll=True)`` with constant initial voltages), and a "naive" SNN whose
+  neurons use KerasSpiking's defaults (``unroll=False``: a ``tf.while_loop`` over the one
+  timestep; initial voltages drawn at random on every call);
 * one training step (Adam, SNR loss) of the ANN and of the spike-aware SNN;
 * the ANN's achieved FLOP/s (2 × its multiply-accumulates per frame / time) against a large
   float32 ``tf.matmul`` (``2 n³`` FLOP) timed in the same run.
@@ -46,19 +47,12 @@ def conv_macs(model):
     return int(total)
 
 
-def _naive(snn):
-    """The same SNN with KerasSpiking's default ``unroll=False`` neurons."""
-    import tensorflow as tf
+def _naive(model, dt):
+    """The SNN with KerasSpiking's defaults: ``unroll=False`` (a ``tf.while_loop`` over the one
+    timestep) and initial voltages drawn at random on every call."""
+    from kspikese.conversion import _ToSpiking
 
-    from kspikese.models import custom_objects
-
-    cfg = snn.get_config()
-    for layer_cfg in cfg["layers"]:
-        if layer_cfg["class_name"] == "SpikingActivation":
-            layer_cfg["config"]["unroll"] = False
-    naive = tf.keras.Model.from_config(cfg, custom_objects=custom_objects())
-    naive.set_weights(snn.get_weights())
-    return naive
+    return _ToSpiking(model, dt, 0, 1, True, "readout", fast=False).run(name="naive_snn")
 
 
 def _snr_loss(y, y_hat):
@@ -118,8 +112,9 @@ def measure(quick=False):
                            ("conv_tasnet", models.build_conv_tasnet, 1.0)):
         tf.keras.utils.set_random_seed(0)
         ann = build(frame_len=FRAME)
-        snn = to_spiking(scale_activations(ann, 32768.0) if dt < 1 else ann, dt=dt, seed=0)
-        naive = _naive(snn)
+        scaled = scale_activations(ann, 32768.0) if dt < 1 else ann
+        snn = to_spiking(scaled, dt=dt, seed=0)
+        naive = _naive(scaled, dt)
         info[key] = {"params": ann.count_params(), "macs": conv_macs(ann), "dt": dt}
         for kind, model in (("ann", ann), ("snn", snn), ("snn_naive", naive)):
             fn = tf.function(lambda t, m=model: m(t, training=False))
@@ -171,7 +166,8 @@ def table(result):
         f"minimum of {result['repeats']} interleaved repeats after warm-up. "
         f"float32 `tf.matmul` {n}x{n}: {matmul_flops / 1e9:.1f} GFLOP/s in the same run. "
         "s/s audio = seconds of compute per second of audio. 'naive' = the same SNN with "
-        "KerasSpiking's default `unroll=False` (a `tf.while_loop` over one timestep). "
+        "KerasSpiking's defaults (`unroll=False`: a `tf.while_loop` over one timestep; random "
+        "initial voltages drawn on every call). "
         "ANN FLOP/s counts 2 x the convolutions' multiply-accumulates "
         f"(Wave-U-Net {info['wave_u_net']['macs'] / 1e9:.2f} G, Conv-TasNet "
         f"{info['conv_tasnet']['macs'] / 1e9:.2f} G MAC per frame). "
