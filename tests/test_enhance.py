@@ -433,3 +433,21 @@ def test_info_prints_card_layers_and_spiking_layers(tmp_path, capsys):
     assert "| spiking_activation" in out and "| 0.01 | 0 | True |" in out
     assert main(["info", "conv-tasnet", "--weights-dir", str(tmp_path)]) == 2
     assert "make reproduce-table3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, dt", [("wave_u_net", 0.001), ("conv_tasnet", 1.0)])
+def test_full_size_models_ship_under_12_mb_and_reload(tmp_path, arch, dt):
+    from kspikese import models, to_spiking
+    from kspikese.conversion import scale_activations
+
+    snn = to_spiking(scale_activations(models.build_model(arch), 3e4), dt=dt, seed=0)
+    models.save_model(snn, tmp_path / "run" / "finetune" / "finetuned.keras")
+    name = "snn-" + arch.replace("_", "-")
+    card = E.export_shipped(tmp_path / "run", name, {"data": "none"}, tmp_path / "w")
+    assert card["weights_bytes"] < W.MAX_BYTES and card["n_params"] > 2_500_000
+    assert card["spiking"] and all(s["dt"] == dt for s in card["spiking_layers"])
+    loaded, _ = E.load_model(name, weights_dir=tmp_path / "w")
+    x = noise(20000, scale=0.1)
+    y = E.enhance(x, 16000, loaded)
+    assert y.shape == x.shape and np.all(np.isfinite(y))
