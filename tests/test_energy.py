@@ -389,3 +389,16 @@ def test_converted_models_are_fully_counted():
     two = conversion.to_spiking(ann, dt=0.001, seed=0, timesteps=2)
     est2 = energy.estimate(two, np.zeros((1, 64, 1), np.float32))
     assert est2.timesteps == 2 and est2.neuron_updates == 2 * est.neurons
+
+
+def test_converted_unknown_length_model_counts_every_position():
+    # to_spiking folds positions into the batch axis when the length is unknown (TimeSplit)
+    conversion = pytest.importorskip("kspikese.conversion")
+    fixed = conversion.to_spiking(tiny_wave_u_net(64), dt=0.001, seed=0)
+    loose = conversion.to_spiking(tiny_wave_u_net(None), dt=0.001, seed=0)
+    est_fixed = energy.estimate(fixed)
+    rebuilt = energy.with_frame_len(loose, 64)
+    est_loose = energy.estimate(rebuilt)
+    assert est_loose.neurons == est_fixed.neurons
+    assert est_loose.connections == est_fixed.connections
+    assert any(type(layer).__name__ == "TimeSplit" for layer in rebuilt.layers)
