@@ -294,7 +294,7 @@ def write_outputs(out_dir, entries, costs_by_model, untrained, quick=False):
         lines.append(f"Per-layer table: [layers_{_stem(e)}.md](layers_{_stem(e)}.md), "
                      f"chart: ![{e['model']}](layers_{_stem(e)}.png)")
     report.write_all(out_dir, "table5", "\n".join(lines) + "\n", header, rows,
-                     {"untrained": untrained, "quick": quick, "models": entries})
+                     json_safe({"untrained": untrained, "quick": quick, "models": entries}))
     for e in entries:
         costs = costs_by_model[e["key"]]
         lrows = layer_rows(costs)
@@ -303,10 +303,10 @@ def write_outputs(out_dir, entries, costs_by_model, untrained, quick=False):
               "inference); Spikes/neuron = mean output spike count of a SpikingActivation.\n\n"
               + report.markdown_table(LAYER_HEADER, lrows) + "\n")
         report.write_all(out_dir, f"layers_{_stem(e)}", md, LAYER_HEADER, lrows,
-                         {"stock": costs["snn"]["stock"].to_dict(),
-                          "corrected": costs["snn"]["corrected"].to_dict(),
-                          "ann_stock": costs["ann"]["stock"].to_dict(),
-                          "ann_corrected": costs["ann"]["corrected"].to_dict()})
+                         json_safe({"stock": costs["snn"]["stock"].to_dict(),
+                                    "corrected": costs["snn"]["corrected"].to_dict(),
+                                    "ann_stock": costs["ann"]["stock"].to_dict(),
+                                    "ann_corrected": costs["ann"]["corrected"].to_dict()}))
         plot_layers(costs, out_dir / f"layers_{_stem(e)}.png",
                     f"SNN-{e['model']} ({e['snn_stage']})"
                     + (" — UNTRAINED" if untrained else ""))
@@ -315,6 +315,19 @@ def write_outputs(out_dir, entries, costs_by_model, untrained, quick=False):
 
 def _stem(entry):
     return entry["key"]
+
+
+def json_safe(obj):
+    """``obj`` with NaN and infinities replaced by ``None`` (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 # ------------------------------------------------------------------------------ command

@@ -39,8 +39,13 @@ def test_table5_files_and_labels(written):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     csv_lines = (out / "table5.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 1 + 2 * (2 + len(energy.SNN_DEVICES))  # ANN, SNN devices, paper
-    payload = json.loads((out / "table5.json").read_text())
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+    payload = strict((out / "table5.json").read_text())
     assert payload["untrained"] is True and len(payload["models"]) == 2
+    layers = strict((out / "layers_wave_u_net.json").read_text())
+    assert layers["corrected"]["layers"][0]["spikes_per_neuron"] is None  # NaN -> null
 
 
 def test_summary_numbers_follow_the_estimates(written):
