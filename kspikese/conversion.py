@@ -464,6 +464,8 @@ class _Scale(_Rebuild):
             )
         s = s_in[0] if s_in else 1.0
 
+        if isinstance(layer, neurons.InitialVoltage):  # voltages, not activations
+            return self.set_scale(self.clone(layer)(*args, **kwargs), 1.0)
         if isinstance(layer, _L.Rescaling):
             u = self._need_uniform(layer, s, "its offset is one number")
             y = self.clone(layer, offset=float(np.asarray(layer.offset)) * u)(*args, **kwargs)
@@ -551,7 +553,9 @@ def scale_activations(model, c):
 
     ``c`` may also be a dict ``{layer name: c_l}`` (per-layer, data-based normalisation): the named
     layer's output is scaled by ``c_l`` (a ReLU/Activation layer's factor goes to the layer that
-    feeds it), the others inherit their input's scale; the model's input is not rescaled.
+    feeds it), the others inherit their input's scale; the model's input is not rescaled.  Layers
+    whose outputs are added (Conv-TasNet's residual and skip paths) share one factor, the
+    geometric mean of the factors asked for them.
 
     The scales live in the weights and layer configs, so they survive save/load;
     :func:`input_scale` reads ``c`` back.
@@ -586,7 +590,61 @@ def _targets(model, factors):
                 raise ValueError(f"scale_activations: cannot find the one layer feeding {name!r}")
             layer = producers.pop()
         targets[layer.name] = value
-    return targets
+    return _equalise(model, targets)
+
+
+_SCALING_POINTS = (_L.Conv1D, _L.Conv2D, _L.Conv3D, _L.Dense, _L.DepthwiseConv1D,
+                   _L.DepthwiseConv2D, _L.SeparableConv1D, _L.SeparableConv2D,
+                   _L.BatchNormalization, neurons.SynapticMultiply)
+
+
+def _equalise(model, targets):
+    """Give one factor to every group of layers whose outputs meet in an Add (or Subtract,
+    Average, Maximum, Minimum): a sum needs equal scales.  The group's factor is the geometric
+    mean of its members' requested factors (1 if the group includes the model's input, whose
+    scale is 1 in per-layer mode)."""
+    parent = {}
+
+    def find(k):
+        parent.setdefault(k, k)
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    source = {id(t): "<input>" for t in model.inputs}
+    for node in _nodes(model):
+        layer = node.layer
+        if isinstance(layer, _L.InputLayer):
+            continue
+        srcs = [source.get(id(t)) for t in tf.nest.flatten(node.call_args)
+                if tf.keras.backend.is_keras_tensor(t)]
+        if isinstance(layer, _SCALING_POINTS):
+            out = layer.name
+        elif isinstance(layer, _MERGE_EQUAL):
+            known = [find(k) for k in srcs if k is not None]
+            for k in known[1:]:
+                parent[find(k)] = find(known[0])
+            out = known[0] if known and len(known) == len(srcs) else None
+        elif isinstance(layer, _L.Concatenate):
+            out = None  # one scale per channel: no constraint between its inputs
+        else:
+            out = srcs[0] if srcs else None
+        for t in tf.nest.flatten(node.outputs):
+            source[id(t)] = out
+    groups = {}
+    for k in list(parent):
+        groups.setdefault(find(k), []).append(k)
+    result = dict(targets)
+    for members in groups.values():
+        wanted = [targets[m] for m in members if m in targets]
+        if not wanted:
+            continue
+        value = 1.0 if "<input>" in members else float(np.exp(np.mean(np.log(wanted))))
+        for m in members:
+            if m != "<input>":
+                result[m] = value
+    return result
 
 
 def input_scale(model):

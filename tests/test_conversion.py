@@ -147,6 +147,13 @@ def test_spiking_aware_training_gradient_flows():
     assert any(float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
 
 
+def test_scaling_an_snn_keeps_its_ann_function():
+    ann = dense_model()
+    snn = scale_activations(to_spiking(ann, dt=1e4), 10.0)
+    x = data((4, 20), 10.0)
+    assert rel_err(ann(x), snn(x)) < 1e-2
+
+
 def test_relu_layers_lists_what_becomes_a_neuron():
     assert relu_layers(dense_model()) == ["h1", "h2_relu"]
 
@@ -203,16 +210,15 @@ def test_scale_activations_on_the_models_and_save_load(tmp_path, build):
     loaded = models.load_model(models.save_model(scaled, tmp_path / "scaled.keras"))
     np.testing.assert_array_equal(loaded(x).numpy(), scaled(x).numpy())
     assert input_scale(loaded) == pytest.approx(3e4)
-    # the point of it: at dt=1e-3 the plain SNN's hidden layers hardly spike, the scaled
-    # SNN's do, and it is closer to the ANN
+    # the point of it: at dt=1e-3 the plain SNN's hidden layers hardly spike, the scaled SNN's
+    # do (the untrained models' outputs, ~1e-3, are below the readout's resolution either way)
     def hidden_spikes(snn):
         hidden = [layer.output for layer in snn.layers
                   if layer.name.endswith("_spike") and layer.name != "readout_spike"]
         return sum(np.count_nonzero(o) for o in K.Model(snn.inputs, hidden)(x))
 
     plain, alive = to_spiking(ann, dt=1e-3), to_spiking(scaled, dt=1e-3)
-    assert hidden_spikes(plain) < hidden_spikes(alive)
-    assert rel_err(ann(x), alive(x)) < rel_err(ann(x), plain(x))
+    assert 10 * hidden_spikes(plain) < hidden_spikes(alive)
 
 
 def test_per_layer_factors_preserve_the_function():
@@ -227,8 +233,20 @@ def test_per_layer_factors_preserve_the_function():
     np.testing.assert_allclose(out_s, 300.0 * out_a, rtol=1e-4, atol=1e-3)
     # a factor for a ReLU layer goes to the layer feeding it
     bn = bn_model()
-    scaled = scale_activations(bn, {"r1": 20.0, "c2": 20.0, "mask": 5.0})
+    scaled = scale_activations(bn, {"r1": 20.0, "c2": 40.0, "mask": 5.0})
     assert rel_err(bn(data((2, 32, 1))), scaled(data((2, 32, 1)))) < 1e-5
+    # layers whose outputs are added share one factor (the geometric mean of theirs)
+    tasnet = models.build_conv_tasnet(frame_len=512, enc_filters=16, bottleneck=8, hidden=16,
+                                      blocks=2, repeats=1)
+    factors = {name: 10.0 * (k + 1) for k, name in enumerate(relu_layers(tasnet))}
+    scaled = scale_activations(tasnet, factors)
+    xt = data((2, 512, 1))
+    assert rel_err(tasnet(xt), scaled(xt)) < 1e-5
+    res = K.Model(scaled.inputs, scaled.get_layer("b1_res").output)(xt).numpy()
+    res_a = K.Model(tasnet.inputs, tasnet.get_layer("b1_res").output)(xt).numpy()
+    shared = [factors[n] for n in ("bottleneck_relu", "b1_res", "b1_skip", "b2_res", "b2_skip")]
+    np.testing.assert_allclose(res, np.exp(np.mean(np.log(shared))) * res_a, rtol=1e-4,
+                               atol=1e-4)
     with pytest.raises(ValueError, match="no layer named \\['nope'\\]"):
         scale_activations(ann, {"nope": 2.0})
 
@@ -242,6 +260,8 @@ def test_scale_activations_refusals():
         scale_activations(K.Model(inp, Lyr.Activation("sigmoid", name="sig")(a)), 10.0)
     with pytest.raises(ValueError, match="c must be a positive number"):
         scale_activations(K.Model(inp, a), -1.0)
-    ann = bn_model()
-    with pytest.raises(ValueError, match="different scales"):
-        scale_activations(ann, {"c2": 3.0})
+    inp = K.Input((4, 2))
+    cat = Lyr.Concatenate(name="cat")([Lyr.Dense(2, name="p")(inp), Lyr.Dense(2, name="q")(inp)])
+    out = Lyr.Add(name="add")([cat, Lyr.Dense(4, name="r")(inp)])
+    with pytest.raises(ValueError, match="'add'.*different scales"):
+        scale_activations(K.Model(inp, out), {"p": 3.0})
