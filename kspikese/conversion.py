@@ -256,7 +256,9 @@ def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed: expected an int, got {seed!r}")
     if not 0 <= int(seed) < 2_000_000:
-        raise ValueError(f"seed: expected 0 <= seed < 2,000,000 (seeds are seed*1000+i), got {seed}")
+        raise ValueError(
+            f"seed: expected 0 <= seed < 2,000,000 (neuron seeds are seed*1000+i), got {seed}"
+        )
     return int(seed)
 
 

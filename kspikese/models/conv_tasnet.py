@@ -70,7 +70,9 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
             f"must equal bottleneck ({bottleneck})"
         )
     if grouped not in ("depthwise", "conv1d"):
-        raise ValueError(f"build_conv_tasnet: grouped must be 'depthwise' or 'conv1d', got {grouped!r}")
+        raise ValueError(
+            f"build_conv_tasnet: grouped must be 'depthwise' or 'conv1d', got {grouped!r}"
+        )
     if frame_len is not None:
         frame_len = int(frame_len)
         if frame_len <= 0 or frame_len % stride:

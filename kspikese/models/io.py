@@ -43,7 +43,8 @@ def load_model(path, compile=False):
 
 def _neuron(layer):
     if isinstance(layer, keras_spiking.SpikingActivation):
-        return f"spiking {neurons.activation_name(layer.activation)} dt={layer.dt:g} seed={layer.seed}"
+        act = neurons.activation_name(layer.activation)
+        return f"spiking {act} dt={layer.dt:g} seed={layer.seed}"
     act = getattr(layer, "activation", None)
     if isinstance(layer, tf.keras.layers.ReLU):
         return "relu"
