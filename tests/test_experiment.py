@@ -80,3 +80,27 @@ def test_bad_data_source_is_named():
         experiment.data_splits({"recipe": "vctk-like"}, data="vctk")
     with pytest.raises(ValueError, match="expected default, vctk or timit"):
         experiment.data_splits({"recipe": "vctk-like"}, data="libri")
+
+
+def test_omega_search_quick_grid(quick_run):
+    root, _ = quick_run
+    args = ["omega-search", "--table", "table1", "--quick", "--results", str(root / "results"),
+            "--data-dir", str(root / "data"), "--omegas", "0.001,1", "--scales", "int16,data"]
+    assert main(args) == 0
+    out = root / "results" / "omega_search" / "table1-quick"
+    result = json.loads((out / "omega_search.json").read_text())
+    points = {(p["omega"], p["input_scale"]): p for p in result["points"]}
+    assert set(points) == {(0.001, "int16"), (1.0, "int16"), (0.001, "data"), (1.0, "data")}
+    for p in points.values():
+        assert np.isfinite(p["val_si_snr_finetuned"])
+        assert p["energy_j_per_inference"]["loihi"] > 0
+    # a neuron emits floor(a·ω) spikes: at the same scale a larger ω means more spikes, more energy
+    assert (points[(1.0, "int16")]["energy_j_per_inference"]["loihi"]
+            > 10 * points[(0.001, "int16")]["energy_j_per_inference"]["loihi"])
+    # data-based normalisation sets the scale to target_spikes/(ω·λ): the spike count, so the
+    # energy, hardly depends on ω
+    e_data = [points[(w, "data")]["energy_j_per_inference"]["loihi"] for w in (0.001, 1.0)]
+    assert e_data[0] == pytest.approx(e_data[1], rel=0.1)
+    assert (out / "omega_search.png").stat().st_size > 0
+    # a second call reuses every cached point
+    assert main(args) == 0
