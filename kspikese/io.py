@@ -7,6 +7,7 @@ is renamed over the target (``os.replace`` is atomic on POSIX file systems).
 import contextlib
 import json
 import os
+import struct
 import tempfile
 import warnings
 from pathlib import Path
@@ -72,6 +73,7 @@ def read_audio(path, sr=SR, mono=True):
     import soundfile as sf
 
     path = Path(path)
+    check_wav_complete(path)
     try:
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
@@ -97,12 +99,61 @@ def resample(x, orig_sr, target_sr):
     return librosa.resample(np.asarray(x, np.float32), orig_sr=orig_sr, target_sr=target_sr, axis=0)
 
 
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; SF_FALSE turns the PEAK chunk off
+
+
 def write_audio(path, audio, sr=SR, subtype="FLOAT"):
-    """Write ``audio`` (samples[, channels]) to ``path`` atomically with soundfile."""
+    """Write ``audio`` (samples[, channels]) to ``path`` atomically and reproducibly.
+
+    The format follows the file name (WAV, FLAC, OGG).  libsndfile adds a ``PEAK`` chunk holding
+    the *current time* to float WAV files, so two writes of the same samples would differ (and
+    checksums change from build to build); it is turned off.
+    """
     import soundfile as sf
 
+    audio = np.asarray(audio)
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    fmt = _format_of(path)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.asarray(audio), sr, subtype=subtype, format=_format_of(path))
+        with sf.SoundFile(str(tmp), "w", int(sr), channels, subtype, format=fmt) as fh:
+            if fmt == "WAV":
+                sf._snd.sf_command(fh._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            fh.write(audio)
+
+
+def check_wav_complete(path):
+    """Raise :class:`AudioError` if ``path`` is a RIFF/WAVE file whose ``data`` chunk is cut short.
+
+    A WAV header states the byte length of its ``data`` chunk; a file whose copy or download was
+    interrupted holds fewer bytes, which soundfile would read silently as a shorter file.  Lengths
+    of ``0`` and ``0xFFFFFFFF`` (streaming writers) are accepted as "unknown".  Other formats pass.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if not (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
+                return
+            pos = 12
+            while pos + 8 <= size:
+                hdr = fh.read(8)
+                if len(hdr) < 8:
+                    break
+                cid, clen = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"data":
+                    have = size - pos - 8
+                    if clen not in (0, 0xFFFFFFFF) and clen > have:
+                        raise AudioError(
+                            f"{path}: truncated WAV file: the header promises {clen} bytes of "
+                            f"audio, the file holds {have}"
+                        )
+                    return
+                pos += 8 + clen + (clen & 1)
+                fh.seek(pos)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+    raise AudioError(f"{path}: truncated or malformed WAV file: no 'data' chunk found")
 
 
 def _format_of(path):

@@ -81,3 +81,15 @@ def test_read_audio_resamples_and_mixes_down(tmp_path):
         y = io.read_audio(path)
     assert y.shape == (16000,)
     assert np.isclose(np.sqrt(np.mean(y[1000:-1000] ** 2)), 0.5 / np.sqrt(2), rtol=0.02)
+
+
+def test_truncated_wav_is_refused_and_float_wav_is_reproducible(tmp_path):
+    x = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    io.write_audio(a, x)
+    io.write_audio(b, x)
+    assert a.read_bytes() == b.read_bytes()  # no PEAK chunk with a time stamp
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(a.read_bytes()[:-400])
+    with pytest.raises(io.AudioError, match="cut.wav: truncated WAV"):
+        io.read_audio(cut)

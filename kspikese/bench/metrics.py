@@ -9,7 +9,6 @@ starting the worker processes.  The machine is shared, so timings are noisy; rat
 run are the meaningful part.
 """
 
-import json
 import os
 import time
 from pathlib import Path

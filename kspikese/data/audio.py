@@ -5,7 +5,6 @@ Every reader returns float32 mono audio in [-1, 1] at 16 kHz and raises
 :class:`kspikese.io.AudioError` naming the file when it cannot.
 """
 
-import struct
 import warnings
 from pathlib import Path
 
@@ -34,40 +33,7 @@ def load(path, sr=SR):
     if head.startswith(SPHERE_MAGIC):
         x, file_sr = read_sphere(path)
         return io.resample(x, file_sr, sr).astype(np.float32, copy=False)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        check_wav_complete(path)
-    x = io.read_audio(path, sr=sr)
-    return x
-
-
-def check_wav_complete(path):
-    """Raise :class:`AudioError` if the ``data`` chunk of a RIFF/WAVE file is cut short.
-
-    A WAV header states the byte length of its ``data`` chunk; a file whose copy or download was
-    interrupted holds fewer bytes.  Lengths of ``0`` and ``0xFFFFFFFF`` (streaming writers) are
-    accepted as "unknown".
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        fh.seek(12)
-        pos = 12
-        while pos + 8 <= size:
-            hdr = fh.read(8)
-            if len(hdr) < 8:
-                break
-            cid, clen = hdr[:4], struct.unpack("<I", hdr[4:])[0]
-            if cid == b"data":
-                have = size - pos - 8
-                if clen not in (0, 0xFFFFFFFF) and clen > have:
-                    raise AudioError(
-                        f"{path}: truncated WAV file: the header promises {clen} bytes of audio, "
-                        f"the file holds {have}"
-                    )
-                return
-            pos += 8 + clen + (clen & 1)
-            fh.seek(pos)
-    raise AudioError(f"{path}: truncated or malformed WAV file: no 'data' chunk found")
+    return io.read_audio(path, sr=sr)  # also checks that a WAV file is not truncated
 
 
 def parse_sphere_header(raw, path="<sphere>"):
@@ -146,21 +112,4 @@ def write_sphere(path, x, sr=SR):
         Path(tmp).write_bytes(head.ljust(1024, b" ") + x.astype("<i2").tobytes())
 
 
-SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; SF_FALSE turns the PEAK chunk off
-
-
-def write_wav(path, audio, sr=SR, subtype="FLOAT"):
-    """Write a WAV file atomically and byte-for-byte reproducibly.
-
-    libsndfile adds a ``PEAK`` chunk holding the *current time* to float WAV files, so two writes
-    of the same samples differ and checksums would change from build to build; it is turned off
-    here.  ``audio`` is ``(samples[, channels])``.
-    """
-    import soundfile as sf
-
-    audio = np.asarray(audio)
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    with io.atomic_path(path) as tmp:
-        with sf.SoundFile(str(tmp), "w", int(sr), channels, subtype, format="WAV") as fh:
-            sf._snd.sf_command(fh._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-            fh.write(audio)
+write_wav = io.write_audio  # reproducible (no PEAK timestamp), atomic

@@ -48,8 +48,7 @@ def num_frames(length, sr):
 
 def min_length(sr):
     """Shortest signal (samples) that gives at least one frame."""
-    n, h = frame_length(sr), hop_length(sr)
-    length = n
+    length = frame_length(sr)
     while num_frames(length, sr) < 1:
         length += 1
     return length
