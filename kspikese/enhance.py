@@ -717,6 +717,10 @@ def enhance_paths(
             else (model, {}, model_fn(model))
         )
         frame_len = frame_len_of(keras_model)
+        try:  # build the graph before timing the files
+            fn(np.zeros((1, frame_len, 1), np.float32))
+        except Exception as exc:
+            raise ModelError(f"model {model}: fails on a (1, {frame_len}, 1) frame ({exc})") from exc
         with _bar(progress and len(jobs) > 1, total=len(jobs), unit="file") as files_bar:
             for job in jobs:
                 estimate = _frames_estimate(job.src, frame_len, overlap)
