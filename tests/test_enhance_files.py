@@ -77,6 +77,16 @@ def test_output_keeps_format_rate_channels_length(tmp_path, name, sr, channels, 
     assert os.listdir(dst.parent) == [name]  # no temporary file left
 
 
+def test_output_gets_usual_permissions(tmp_path):
+    sf.write(tmp_path / "x.wav", tone(1000, 16000), 16000)
+    old = os.umask(0o022)
+    try:
+        E.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", E.model_fn(identity_model()))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "y.wav").stat().st_mode & 0o777 == 0o644
+
+
 def test_pcm16_identity_at_16k_is_bit_exact(tmp_path):
     x = (np.random.default_rng(0).integers(-20000, 20000, 40000)).astype(np.int16)
     sf.write(tmp_path / "x.wav", x, 16000, subtype="PCM_16")

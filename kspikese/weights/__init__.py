@@ -26,6 +26,7 @@ file.
 import datetime
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -272,9 +273,19 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
     }
     card.update(card_fields or {})
     card["keras_config"] = model_config(model)
+    usual_permissions(tmp_target)
     tmp_target.replace(target)  # atomic rename, then the card that describes it
     io.write_json(card_path(name, folder), card)
+    usual_permissions(card_path(name, folder))
     return card
+
+
+def usual_permissions(path):
+    """Give ``path`` the permissions a new file gets (0666 less the umask); temporary files
+    from ``tempfile.mkstemp`` are 0600, which would hide outputs from other users."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _frame_len(model):
