@@ -113,6 +113,7 @@ class Run:
         self.data_dir = data_dir or os.environ.get("KSPIKESE_DATA_DIR") or "data"
         self.roots = {"vctk_root": vctk_root, "timit_root": timit_root}
         self._splits = None
+        self._loaded = {}  # stage -> model, so each is loaded once per run
         self.state = self._read_state()
         # Keras progress bars on a terminal, one line per epoch in a log file
         self.verbose = 1 if sys.stdout.isatty() else 2
@@ -138,12 +139,19 @@ class Run:
         io.write_json(self.dir / "run.json", self.state)
 
     def stage_done(self, stage, path):
-        fp = self.fingerprints()[stage]
-        return Path(path).exists() and self.state["stages"].get(stage, {}).get("fingerprint") == fp
+        """Whether ``stage`` finished with the current settings and its model file exists."""
+        record = self.state["stages"].get(stage, {})
+        return (Path(path).exists() and record.get("done", True)
+                and record.get("fingerprint") == self.fingerprints()[stage])
 
-    def mark_done(self, stage, seconds, **extra):
-        self.state["stages"][stage] = {"fingerprint": self.fingerprints()[stage],
-                                       "seconds": round(seconds, 1), **extra}
+    def mark_started(self, stage):
+        """Record that ``stage`` runs with the current settings (an interrupted run resumes it)."""
+        self.state["stages"][stage] = {"fingerprint": self.fingerprints()[stage], "done": False}
+        self._save_state()
+
+    def mark_done(self, stage, seconds):
+        self.state["stages"][stage] = {"fingerprint": self.fingerprints()[stage], "done": True,
+                                       "seconds": round(seconds, 1)}
         self._save_state()
 
     @property
@@ -188,24 +196,51 @@ class Run:
         return builder(frame_len=self.cfg["frame_len"], **(self.cfg.get("model_kwargs") or {}))
 
     # ------------------------------------------------------------------ the stages
+    STAGES = {  # stage -> (file in the run folder, what the one-line summary says)
+        "ann": ("ann/ann.keras", "[stage 1] ANN trained"),
+        "convert": ("converted.keras", "[stage 2] converted to SNN"),
+        "random": ("random.keras", "[baseline] Random SNN built"),
+        "finetune": ("finetune/finetuned.keras", "[stage 3] SNN fine-tuned"),
+    }
+
+    def _stage(self, stage, make):
+        """The model of ``stage``: from memory, from disk when its fingerprint matches, or made.
+
+        ``make(folder)`` builds/trains it (``folder`` is emptied first if it holds the work of a
+        different config); the result is saved atomically and its fingerprint recorded.
+        """
+        from kspikese import models
+
+        if stage in self._loaded:
+            return self._loaded[stage]
+        rel, summary = self.STAGES[stage]
+        path = self.dir / rel
+        if self.stage_done(stage, path):
+            model = models.load_model(path)
+        else:
+            recorded = self.state["stages"].get(stage, {}).get("fingerprint")
+            if recorded not in (None, self.fingerprints()[stage]) and path.parent != self.dir:
+                shutil.rmtree(path.parent, ignore_errors=True)  # another config: start over
+            self.mark_started(stage)
+            t0 = time.perf_counter()
+            model = make(path.parent)
+            models.save_model(model, path)
+            self.mark_done(stage, time.perf_counter() - t0)
+            print(f"{summary} in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
+        self._loaded[stage] = model
+        return model
+
     def ann(self):
         """Stage 1 (cached): the trained ANN."""
-        from kspikese import models, training
+        from kspikese import training
 
-        path = self.dir / "ann" / "ann.keras"
-        if self.stage_done("ann", path):
-            return models.load_model(path)
-        folder = self.dir / "ann"
-        if self.state["stages"].get("ann", {}).get("fingerprint") not in (None, self.fingerprints()["ann"]):
-            shutil.rmtree(folder, ignore_errors=True)  # a different config: start this stage over
-        t0 = time.perf_counter()
-        model = self.build_ann(self.seed)
-        training.train_ann(model, self.make_train, self.valid_dataset(), folder, self.cfg["ann"],
-                           self.seed, verbose=self.verbose)
-        models.save_model(model, path)
-        self.mark_done("ann", time.perf_counter() - t0)
-        print(f"[stage 1] ANN trained in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
-        return model
+        def make(folder):
+            model = self.build_ann(self.seed)
+            training.train_ann(model, self.make_train, self.valid_dataset(), folder,
+                               self.cfg["ann"], self.seed, verbose=self.verbose)
+            return model
+
+        return self._stage("ann", make)
 
     def _snn_from(self, ann, seed):
         from kspikese import training
@@ -216,60 +251,34 @@ class Run:
         return training.convert(ann, self.cfg["convert"], seed, calibration)
 
     def converted(self):
-        """Stage 2 (cached): the converted SNN."""
-        from kspikese import models
-
-        path = self.dir / "converted.keras"
-        if self.stage_done("convert", path):
-            return models.load_model(path)
-        ann = self.ann()
-        t0 = time.perf_counter()
-        snn = self._snn_from(ann, self.seed)
-        models.save_model(snn, path)
-        self.mark_done("convert", time.perf_counter() - t0)
-        print(f"[stage 2] converted to SNN (dt={self.cfg['convert']['dt']}, input scale "
-              f"{self.cfg['convert'].get('input_scale', 'int16')}) -> {path}", flush=True)
-        return snn
+        """Stage 2 (cached): the converted SNN (ω and activation scale from ``convert:``)."""
+        return self._stage("convert", lambda folder: self._snn_from(self.ann(), self.seed))
 
     def random(self):
-        """The Random SNN baseline: the same graph with fresh random weights."""
-        from kspikese import models
-
-        path = self.dir / "random.keras"
-        if self.stage_done("random", path):
-            return models.load_model(path)
-        t0 = time.perf_counter()
-        snn = self._snn_from(self.build_ann(self.seed + 7919), self.seed)
-        models.save_model(snn, path)
-        self.mark_done("random", time.perf_counter() - t0)
-        return snn
+        """The Random SNN baseline: the same graph with fresh random weights, scaled the same way."""
+        return self._stage("random",
+                           lambda folder: self._snn_from(self.build_ann(self.seed + 7919), self.seed))
 
     def finetuned(self):
         """Stage 3 (cached): the spike-aware fine-tuned SNN."""
         from kspikese import models, training
 
-        path = self.dir / "finetune" / "finetuned.keras"
-        if self.stage_done("finetune", path):
-            return models.load_model(path)
-        folder = self.dir / "finetune"
-        if self.state["stages"].get("finetune", {}).get("fingerprint") not in (None, self.fingerprints()["finetune"]):
-            shutil.rmtree(folder, ignore_errors=True)
-        snn = self.converted()
-        t0 = time.perf_counter()
-        training.finetune(snn, self.make_train, self.valid_dataset(), folder, self.cfg["finetune"],
-                          self.seed, verbose=self.verbose)
-        models.save_model(snn, path)
-        self.mark_done("finetune", time.perf_counter() - t0)
-        print(f"[stage 3] SNN fine-tuned in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
-        return snn
+        def make(folder):
+            self.converted()  # make sure it exists; fine-tune a fresh copy, not the cached one
+            snn = models.load_model(self.dir / self.STAGES["convert"][0])
+            training.finetune(snn, self.make_train, self.valid_dataset(), folder,
+                              self.cfg["finetune"], self.seed, verbose=self.verbose)
+            return snn
+
+        return self._stage("finetune", make)
 
     def models(self):
         """Every model of the table, trained/converted as needed: ``{stage: path}``."""
         self.finetuned()
         self.random()
-        return {"ann": self.dir / "ann" / "ann.keras", "converted": self.dir / "converted.keras",
-                "random": self.dir / "random.keras",
-                "finetuned": self.dir / "finetune" / "finetuned.keras"}
+        return {name: self.dir / self.STAGES[stage][0] for name, stage in
+                (("ann", "ann"), ("converted", "convert"), ("random", "random"),
+                 ("finetuned", "finetune"))}
 
     # ------------------------------------------------------------------ evaluation
     def columns(self):
