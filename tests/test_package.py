@@ -93,3 +93,14 @@ def test_truncated_wav_is_refused_and_float_wav_is_reproducible(tmp_path):
     cut.write_bytes(a.read_bytes()[:-400])
     with pytest.raises(io.AudioError, match="cut.wav: truncated WAV"):
         io.read_audio(cut)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        io.write_text(tmp_path / "x.txt", "x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
