@@ -26,7 +26,8 @@ def atomic_path(path, suffix=None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix, so writers that pick a format from the file
-    name (soundfile, matplotlib) still do.  On error the temporary file is removed.
+    name (soundfile, matplotlib) still do.  The file gets the permissions a new file gets
+    (0666 less the umask, not ``mkstemp``'s 0600).  On error the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
