@@ -65,5 +65,8 @@ omega-search: install  ## the paper's grid over omega (dt), x input scale
 energy: install  ## Table 5: Joules per inference, ANN vs SNN
 	$(PY) -m kspikese energy $(RUN_FLAGS)
 
+enhance-demo: install  ## enhance the default test set with the shipped SNN -> results/enhanced
+	$(PY) -m kspikese enhance $(DATA_DIR)/default/vctk-like/test/noisy -o $(RESULTS)/enhanced
+
 clean-venv:  ## remove the environment
 	rm -rf $(VENV)

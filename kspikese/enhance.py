@@ -637,7 +637,6 @@ def enhance_file(
                 if n_read == 0:
                     raise io.AudioError(f"{src}: the file holds no readable samples")
                 _write(writer, pipe.finish(n_read), clip, dst)
-            shipped.usual_permissions(tmp)
     return n_read / sr
 
 

@@ -26,7 +26,6 @@ file.
 import datetime
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -244,48 +243,36 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
     target = weights_path(name, folder)
-    tmp_target = folder / f".{name}.export.h5"
-    dtypes = write_weights(tmp_target, model, dtype)
-    size = tmp_target.stat().st_size
-    if size > MAX_BYTES:
-        tmp_target.unlink()
-        raise WeightsError(
-            f"{name}: the {dtype} weight file would take {size / 1e6:.1f} MB, more than the "
-            f"{MAX_BYTES / 1e6:.0f} MB allowed for a shipped model"
-        )
-    spikes = spiking_layers(model)
-    card = {
-        "format": FORMAT,
-        "name": name,
-        "spiking": bool(spikes),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        "sr": io.SR,
-        "frame_len": _frame_len(model),
-        "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
-        "weights_file": target.name,
-        "weights_dtype": "+".join(sorted(set(dtypes))) or dtype,
-        "weights_float32_tensors": (
-            [i for i, d in enumerate(dtypes) if d != "float16"] if dtype == "float16" else "all"
-        ),
-        "weights_bytes": size,
-        "weights_sha256": sha256(tmp_target),
-        "spiking_layers": spikes,
-    }
-    card.update(card_fields or {})
-    card["keras_config"] = model_config(model)
-    usual_permissions(tmp_target)
-    tmp_target.replace(target)  # atomic rename, then the card that describes it
-    io.write_json(card_path(name, folder), card)
-    usual_permissions(card_path(name, folder))
+    with io.atomic_path(target) as tmp_target:  # renamed onto NAME.h5 only if all succeeds
+        dtypes = write_weights(tmp_target, model, dtype)
+        size = tmp_target.stat().st_size
+        if size > MAX_BYTES:
+            raise WeightsError(
+                f"{name}: the {dtype} weight file would take {size / 1e6:.1f} MB, more than the "
+                f"{MAX_BYTES / 1e6:.0f} MB allowed for a shipped model"
+            )
+        spikes = spiking_layers(model)
+        card = {
+            "format": FORMAT,
+            "name": name,
+            "spiking": bool(spikes),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+            "sr": io.SR,
+            "frame_len": _frame_len(model),
+            "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
+            "weights_file": target.name,
+            "weights_dtype": "+".join(sorted(set(dtypes))) or dtype,
+            "weights_float32_tensors": (
+                [i for i, d in enumerate(dtypes) if d != "float16"] if dtype == "float16" else "all"
+            ),
+            "weights_bytes": size,
+            "weights_sha256": sha256(tmp_target),
+            "spiking_layers": spikes,
+        }
+        card.update(card_fields or {})
+        card["keras_config"] = model_config(model)
+    io.write_json(card_path(name, folder), card)  # then the card that describes it
     return card
-
-
-def usual_permissions(path):
-    """Give ``path`` the permissions a new file gets (0666 less the umask); temporary files
-    from ``tempfile.mkstemp`` are 0600, which would hide outputs from other users."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def _frame_len(model):
