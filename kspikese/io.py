@@ -160,7 +160,7 @@ def check_wav_complete(path):
                 pos += 8 + clen + (clen & 1)
                 fh.seek(pos)
     except OSError as exc:
-        raise AudioError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+        raise AudioError(f"{path}: cannot read audio ({exc.strerror or exc})") from exc
     raise AudioError(f"{path}: truncated or malformed WAV file: no 'data' chunk found")
 
 
