@@ -144,3 +144,21 @@ def test_early_stopping_restores_best_weights(tmp_path):
     assert len(history) == 2
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["done"] and state["best_epoch"] == 1
+
+
+def test_batchnorm_recalibration_gives_the_data_statistics():
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((16, 2))
+    bn = tf.keras.layers.BatchNormalization(name="bn")
+    model = tf.keras.Model(inp, bn(inp))
+    rng = np.random.default_rng(0)
+    x = (3.0 + 0.01 * rng.standard_normal((40, 16, 2))).astype("float32")  # mean 3, var 1e-4
+    ds = tf.data.Dataset.from_tensor_slices((x, x)).batch(4)
+    # Keras' moving average after one step still holds 99 % of its initial (0, 1)
+    model(x[:4], training=True)
+    assert bn.moving_variance.numpy()[0] > 0.9
+    training.recalibrate_batchnorm(model, ds, batches=10)
+    batches = x.reshape(10, 4 * 16, 2)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), batches.mean(1).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), batches.var(1).mean(0), rtol=1e-3)
+    assert bn.momentum == 0.99  # restored
