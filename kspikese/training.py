@@ -90,12 +90,19 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
         tf.keras.utils.set_random_seed(int(seed) + epoch)
-        hist = model.fit(make_train(epoch), validation_data=valid, epochs=epoch + 1,
-                         initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
-                         validation_steps=validation_steps, verbose=verbose,
+        hist = model.fit(make_train(epoch), epochs=epoch + 1, initial_epoch=epoch,
+                         steps_per_epoch=steps_per_epoch, verbose=verbose,
                          callbacks=[tensorboard])
+        # validate with BatchNorm statistics that describe the data (training mode, which uses
+        # batch statistics, is unaffected by them)
+        recalibrate_batchnorm(model, make_train(epoch))
+        scores = model.evaluate(valid, steps=validation_steps, verbose=0, return_dict=True)
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in hist.history.items()},
+               **{f"val_{k}": float(v) for k, v in scores.items()},
                "wall_s": round(time.perf_counter() - t0, 1)}
+        if verbose:
+            print(f"[{label}] epoch {epoch + 1}: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in row.items() if k.startswith("val_")), flush=True)
         state["history"].append(row)
         score = row.get("val_si_snr", -row.get("val_loss", np.inf))
         if not np.isfinite(state["best"]) or score > state["best"]:
@@ -113,8 +120,7 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         if state["done"]:
             print(f"[{label}] early stop: no better val SI-SNR for {patience} epochs", flush=True)
     if (folder / "best_weights.h5").exists():
-        model.load_weights(str(folder / "best_weights.h5"))
-    recalibrate_batchnorm(model, make_train(0))
+        model.load_weights(str(folder / "best_weights.h5"))  # saved after recalibration
     print(f"[{label}] {state['epoch']} epochs, best val SI-SNR {state['best']:.2f} dB at epoch "
           f"{state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)", flush=True)
     return state["history"]
