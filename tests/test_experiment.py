@@ -104,3 +104,20 @@ def test_omega_search_quick_grid(quick_run):
     assert (out / "omega_search.png").stat().st_size > 0
     # a second call reuses every cached point
     assert main(args) == 0
+
+
+def test_quick_conv_tasnet_pipeline(quick_run):
+    """Table 3's path: BatchNorm (recalibrated), residual adds under data-based normalisation,
+    the synaptic multiplication layer, ω = 1."""
+    root, _ = quick_run
+    args = ["reproduce", "table3", "--quick", "--results", str(root / "results"),
+            "--data-dir", str(root / "data"), "--workers", "1"]
+    assert main(args) == 0
+    table = json.loads((root / "results" / "table3" / "table3.json").read_text())
+    assert table["columns"] == ["Noisy", "ConvTasNet", "Random", "Converted SNN", "SNN-ConvTasNet"]
+    assert table["omega"] == 1.0 and table["input_scale"] == "data"
+    for column in table["columns"]:
+        assert np.isfinite(table["metrics"][column]["si_snr"]), column
+    state = json.loads((root / "results" / "runs" / "table3-quick-default-seed0" / "ann"
+                        / "state.json").read_text())
+    assert all("val_si_snr" in row for row in state["history"])
