@@ -365,12 +365,17 @@ def build_table(run, results, test, runtime_s, workers=2):
                report.markdown_table(["Metric"] + paper_cols,
                                      report.metric_rows(paper_cols, paper, metrics)),
                "", PAPER_NOTE, ""]
-    md += [f"Run time: {runtime_s:.0f} s. Run folder: `{run.dir}`.", ""]
+    pipeline_s = (sum(st.get("seconds", 0) for st in run.state.get("stages", {}).values())
+                  + sum(results[c].get("seconds", 0) for c in columns))
+    md += [f"Run time: {runtime_s:.0f} s for this command; {pipeline_s:.0f} s for all stages and "
+           f"evaluations of this table as recorded (cached ones included). "
+           f"Run folder: `{run.dir}`.", ""]
     payload = {"table": run.table, "title": cfg["title"], "data": info, "columns": columns,
                "metrics": ours, "paper": paper, "paper_data": cfg.get("paper_data"),
                "omega": conv["dt"], "timesteps": conv.get("timesteps", 1),
                "input_scale": conv.get("input_scale", "int16"), "seed": run.seed,
                "quick": run.quick, "runtime_s": round(runtime_s, 1),
+               "pipeline_s": round(pipeline_s, 1),
                "stages": run.state.get("stages", {}),
                "counts": {c: results[c]["means"].get("n", None) for c in columns}}
     report.write_all(out, run.table, "\n".join(md), header, rows, payload)
