@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from kspikese import enhance as E
+from kspikese import enhancement as E
 
 
 def add_arguments(parser: argparse.ArgumentParser):

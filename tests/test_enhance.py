@@ -1,4 +1,4 @@
-"""kspikese.enhance: overlap-add engine, array API, models by name, shipped weights, info."""
+"""kspikese.enhancement: overlap-add engine, array API, models by name, shipped weights, info."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
-from kspikese import enhance as E
+from kspikese import enhancement as E
 from kspikese import weights as W
 
 # ------------------------------------------------------------------------------- tiny models

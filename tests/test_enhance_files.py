@@ -8,7 +8,7 @@ import soundfile as sf
 
 import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
-from kspikese import enhance as E
+from kspikese import enhancement as E
 from kspikese.cli import main
 
 

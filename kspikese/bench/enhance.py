@@ -1,7 +1,7 @@
 """Benchmark of ``kspikese enhance``: real-time factor per model and peak memory vs file length.
 
 Every measurement runs in a fresh child process pinned to (at most) two CPU cores, which enhances
-a synthetic 16 kHz file from disk to disk with :func:`kspikese.enhance.enhance_file`, exactly as
+a synthetic 16 kHz file from disk to disk with :func:`kspikese.enhancement.enhance_file`, exactly as
 the command line does, after one warm-up frame batch.  The child reports
 
 * the real-time factor ``RTF = processing time / audio duration`` (``1 / RTF`` = times faster
@@ -49,7 +49,7 @@ def build_fresh(name):
 
 def load(spec):
     """``(model, label)`` for a shipped name (falls back to a fresh build) or a model path."""
-    from kspikese import enhance as E
+    from kspikese import enhancement as E
 
     if spec == "identity":
         import tensorflow as tf
@@ -84,7 +84,7 @@ def child(spec, seconds, folder, overlap=None):
 
     import numpy as np
 
-    from kspikese import enhance as E
+    from kspikese import enhancement as E
 
     overlap = E.OVERLAP if overlap is None else overlap
     model, label = load(spec)
@@ -133,7 +133,7 @@ def measure(spec, seconds, overlap=None):
 
 
 def run(out_dir, quick):
-    from kspikese import enhance as E
+    from kspikese import enhancement as E
 
     out_dir = Path(out_dir)
     seconds = RTF_SECONDS[bool(quick)]

@@ -852,17 +852,3 @@ def export_shipped(checkpoint, name, card_fields=None, weights_dir=None, test_pa
     card = shipped.export(model, name, fields, folder, dtype)
     _cached.cache_clear()
     return card
-
-
-# ---------------------------------------------------------------------------------------------
-# `kspikese.enhance(audio, sr)`: once this submodule is imported, Python binds the name
-# `kspikese.enhance` to the module itself, shadowing the lazily exported function.  Making the
-# module callable keeps `kspikese.enhance(audio, sr, ...)` working either way.
-
-
-class _CallableModule(sys.modules[__name__].__class__):
-    def __call__(self, audio, sr, *args, **kwargs):
-        return enhance(audio, sr, *args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
