@@ -9,6 +9,7 @@ import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
 from kspikese import enhancement as E
 from kspikese import weights as W
+from enhance_models import gain_bias_model
 
 # ------------------------------------------------------------------------------- tiny models
 
@@ -16,16 +17,6 @@ from kspikese import weights as W
 def identity_model(frame=None):
     x = tf.keras.Input((frame, 1))
     y = tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
-    return tf.keras.Model(x, y)
-
-
-def gain_bias_model(gain=0.5, bias=0.25, frame=None):
-    """y = gain x + bias: a model whose output on silence is not silence."""
-    x = tf.keras.Input((frame, 1))
-    y = tf.keras.layers.Conv1D(
-        1, 1, kernel_initializer=tf.keras.initializers.Constant(gain),
-        bias_initializer=tf.keras.initializers.Constant(bias),
-    )(x)  # fmt: skip
     return tf.keras.Model(x, y)
 
 

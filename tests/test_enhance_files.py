@@ -10,6 +10,7 @@ import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
 from kspikese import enhancement as E
 from kspikese.cli import main
+from enhance_models import gain_bias_model
 
 
 def identity_model():
@@ -19,20 +20,11 @@ def identity_model():
     )
 
 
-def gain_bias_model(gain=0.5, bias=0.01):
-    x = tf.keras.Input((None, 1))
-    y = tf.keras.layers.Conv1D(
-        1, 1, kernel_initializer=tf.keras.initializers.Constant(gain),
-        bias_initializer=tf.keras.initializers.Constant(bias),
-    )(x)  # fmt: skip
-    return tf.keras.Model(x, y)
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A pipeline-like checkpoint: y = 0.5 x + 0.01 (so silence would not stay silent)."""
     path = tmp_path_factory.mktemp("run") / "finetuned.keras"
-    gain_bias_model().save(path)
+    gain_bias_model(bias=0.01).save(path)
     return str(path)
 
 
@@ -97,7 +89,7 @@ def test_pcm16_identity_at_16k_is_bit_exact(tmp_path):
 
 def test_file_streaming_equals_array_api(tmp_path, monkeypatch):
     monkeypatch.setattr(E, "BLOCK", 999)  # many small blocks through the resamplers
-    model = gain_bias_model()
+    model = gain_bias_model(bias=0.01)
     x = tone(3 * 44100 + 11, 44100, 2) + 0.01 * np.random.default_rng(1).standard_normal(
         (3 * 44100 + 11, 2)
     ).astype(np.float32)
