@@ -203,11 +203,12 @@ class Run:
         "finetune": ("finetune/finetuned.keras", "[stage 3] SNN fine-tuned"),
     }
 
-    def _stage(self, stage, make):
+    def _stage(self, stage, make, needs=()):
         """The model of ``stage``: from memory, from disk when its fingerprint matches, or made.
 
-        ``make(folder)`` builds/trains it (``folder`` is emptied first if it holds the work of a
-        different config); the result is saved atomically and its fingerprint recorded.
+        ``needs`` (the stages it builds on) are made first, so the time recorded for ``stage`` is
+        its own; ``make(folder)`` builds/trains it (``folder`` is emptied first if it holds the
+        work of a different config); the result is saved atomically and its fingerprint recorded.
         """
         from kspikese import models
 
@@ -218,6 +219,8 @@ class Run:
         if self.stage_done(stage, path):
             model = models.load_model(path)
         else:
+            for need in needs:
+                need()
             recorded = self.state["stages"].get(stage, {}).get("fingerprint")
             if recorded not in (None, self.fingerprints()[stage]) and path.parent != self.dir:
                 shutil.rmtree(path.parent, ignore_errors=True)  # another config: start over
@@ -252,7 +255,8 @@ class Run:
 
     def converted(self):
         """Stage 2 (cached): the converted SNN (ω and activation scale from ``convert:``)."""
-        return self._stage("convert", lambda folder: self._snn_from(self.ann(), self.seed))
+        return self._stage("convert", lambda folder: self._snn_from(self.ann(), self.seed),
+                           needs=(self.ann,))
 
     def random(self):
         """The Random SNN baseline: the same graph with fresh random weights, scaled the same way."""
@@ -264,13 +268,13 @@ class Run:
         from kspikese import models, training
 
         def make(folder):
-            self.converted()  # make sure it exists; fine-tune a fresh copy, not the cached one
+            # fine-tune a fresh copy of the converted SNN, not the cached one
             snn = models.load_model(self.dir / self.STAGES["convert"][0])
             training.finetune(snn, self.make_train, self.valid_dataset(), folder,
                               self.cfg["finetune"], self.seed, verbose=self.verbose)
             return snn
 
-        return self._stage("finetune", make)
+        return self._stage("finetune", make, needs=(self.converted,))
 
     def models(self):
         """Every model of the table, trained/converted as needed: ``{stage: path}``."""
