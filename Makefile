@@ -8,6 +8,7 @@ STAMP      := $(VENV)/.kspikese-installed
 DATA_DIR   ?= data
 RESULTS    ?= results
 SEED       ?= 0
+CORPUS_SEED ?= 0
 DATA       ?= default
 QUICK      ?= 0
 FORCE      ?= 0
@@ -40,7 +41,7 @@ test-slow: install  ## the long tests too
 	$(PY) -m pytest -q -m "slow or not slow"
 
 data: install  ## build the default corpus into $(DATA_DIR)/ (no-op when built)
-	$(PY) -m kspikese data --out $(DATA_DIR) --seed $(SEED)
+	$(PY) -m kspikese data --out $(DATA_DIR) --seed $(CORPUS_SEED)
 
 bench: install  ## benchmarks -> results/bench/*.md
 	$(PY) -m kspikese bench --results $(RESULTS)

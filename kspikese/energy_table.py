@@ -55,7 +55,7 @@ def _data_dir(args):
 def _splits(cfg, args):
     from kspikese import experiment
 
-    return experiment.data_splits(cfg, args.data, _data_dir(args), args.seed,
+    return experiment.data_splits(cfg, args.data, _data_dir(args),
                                   vctk_root=args.vctk_root, timit_root=args.timit_root)
 
 

@@ -33,11 +33,16 @@ COLUMNS_BY_MODEL = {
 
 
 # --------------------------------------------------------------------------------------- data
-def data_splits(cfg, data="default", data_dir=None, seed=0, vctk_root=None, timit_root=None):
-    """``{"train","valid","test": [Pair], "info": {...}}`` for the experiment's data source."""
+def data_splits(cfg, data="default", data_dir=None, vctk_root=None, timit_root=None):
+    """``{"train","valid","test": [Pair], "info": {...}}`` for the experiment's data source.
+
+    The corpus has its own seed (``data: corpus_seed:``, default 0), separate from the training
+    seed, so runs with other seeds train on the same mixtures.
+    """
     from kspikese import data as kdata
 
     limits = cfg.get("data", {}) or {}
+    seed = int(limits.get("corpus_seed", 0))
     if data == "default":
         root = kdata.ensure_default_corpus(data_dir, seed=seed)
         splits = {s: kdata.list_pairs(root, cfg["recipe"], s) for s in ("train", "valid", "test")}
@@ -157,7 +162,7 @@ class Run:
     @property
     def splits(self):
         if self._splits is None:
-            self._splits = data_splits(self.cfg, self.data, self.data_dir, self.seed, **self.roots)
+            self._splits = data_splits(self.cfg, self.data, self.data_dir, **self.roots)
             self.state["data"] = self._splits["info"]
             self._save_state()
         return self._splits
