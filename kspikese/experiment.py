@@ -301,16 +301,15 @@ class Run:
         from kspikese.metrics import evaluate_set
 
         ann_label, snn_label = COLUMNS_BY_MODEL[self.cfg["model"]]
-        getters = {"Noisy": None, ann_label: self.ann, "Random": self.random,
-                   "Converted SNN": self.converted, snn_label: self.finetuned}
+        sources = {"Noisy": (None, None), ann_label: ("ann", self.ann),
+                   "Random": ("random", self.random), "Converted SNN": ("convert", self.converted),
+                   snn_label: ("finetune", self.finetuned)}  # column -> (stage, its model)
         test = load_audio_pairs(self.splits["test"])
         names = [n for n, _, _ in test]
         test_fp = configs.fingerprint(names, self.cfg.get("eval", {}).get("metrics"))
-        results, enhanced = {}, {}
-        for column, getter in getters.items():
-            stage_fp = "" if getter is None else self.fingerprints()[
-                {ann_label: "ann", "Random": "random", "Converted SNN": "convert",
-                 snn_label: "finetune"}[column]]
+        results = {}
+        for column, (stage, getter) in sources.items():
+            stage_fp = self.fingerprints()[stage] if stage else ""
             path = self.dir / "eval" / f"{column.replace(' ', '_')}.json"
             if path.exists():
                 cached = json.loads(path.read_text())
@@ -323,7 +322,6 @@ class Run:
             else:
                 outs = predict_utterances(getter(), [noisy for _, _, noisy in test],
                                           self.cfg["frame_len"], self.cfg.get("batch_size", 8))
-            enhanced[column] = outs
             rows, means = evaluate_set([(n, clean, out) for (n, clean, _), out in zip(test, outs)],
                                        workers=workers, metrics=self.cfg["eval"].get("metrics"))
             results[column] = {"fingerprint": [test_fp, stage_fp], "means": means, "rows": rows,
@@ -343,7 +341,7 @@ PAPER_NOTE = (
 )
 
 
-def build_table(run, results, test, runtime_s, workers=2):
+def build_table(run, results, test, runtime_s):
     """Write ``results/<table>/`` (md, csv, json, figures) for a finished run."""
     from kspikese import report
     from kspikese.metrics import METRICS
@@ -351,7 +349,8 @@ def build_table(run, results, test, runtime_s, workers=2):
     cfg = run.cfg
     columns = run.columns()
     metrics = list(cfg["eval"].get("metrics") or METRICS)
-    ours = {c: results[c]["means"] for c in columns}
+    ours = {c: {m: results[c]["means"][m] for m in metrics if m in results[c]["means"]}
+            for c in columns}
     paper = cfg.get("paper", {}) or {}
     out = run.results / run.table
     info = run.splits["info"]
@@ -386,7 +385,8 @@ def build_table(run, results, test, runtime_s, workers=2):
                "quick": run.quick, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1),
                "stages": run.state.get("stages", {}),
-               "counts": {c: results[c]["means"].get("n", None) for c in columns}}
+               "utterances_scored": {c: results[c]["means"].get("n_files") for c in columns},
+               "utterances_failed": {c: results[c]["means"].get("n_errors") for c in columns}}
     report.write_all(out, run.table, "\n".join(md), header, rows, payload)
     _figures(run, out, test)
     print("\n".join(md))
