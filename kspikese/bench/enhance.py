@@ -148,39 +148,33 @@ def run(out_dir, quick):
 
 
 def format_table(speed, memory, seconds):
-    lines = [
-        f"Real-time factor of `kspikese enhance` (16 kHz mono file of {seconds:.0f} s, disk to "
-        "disk, "
-        f"{speed[0].get('cores', CORES) if speed else CORES} cores; RTF = processing time / audio "
-        "duration, target for SNN Wave-U-Net: >= 10x faster than real time):",
-        "",
-        "| model | parameters | frame overlap | RTF | x real time | CPU s per audio s | "
-        "peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|",
+    from kspikese.report import markdown_table
+
+    speed_rows = [
+        [r["model"], "-", "-", f"failed: {r['error']}", "-", "-", "-"] if "error" in r else
+        [r["model"], f"{r['params']:,}", f"{r['overlap']:g}", f"{r['rtf']:.3f}",
+         f"{1 / r['rtf']:.1f}", f"{r.get('cpu_per_audio_s', float('nan')):.3f}",
+         f"{r['peak_rss_mb']:.0f}"]
+        for r in speed
     ]
-    for r in speed:
-        if "error" in r:
-            lines.append(f"| {r['model']} | - | - | failed: {r['error']} | - | - | - |")
-        else:
-            lines.append(
-                f"| {r['model']} | {r['params']:,} | {r['overlap']:g} | {r['rtf']:.3f} | "
-                f"{1 / r['rtf']:.1f} | {r.get('cpu_per_audio_s', float('nan')):.3f} | "
-                f"{r['peak_rss_mb']:.0f} |"
-            )
-    lines += [
+    memory_rows = [
+        ["-", f"failed: {r['error']}", "-", "-"] if "error" in r else
+        [f"{r['audio_s'] / 60:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['rss_before_mb']:.0f}",
+         f"{r['rtf']:.3f}"]
+        for r in memory
+    ]
+    cores = speed[0].get("cores", CORES) if speed else CORES
+    return "\n".join([
+        f"Real-time factor of `kspikese enhance` (16 kHz mono file of {seconds:.0f} s, disk to "
+        f"disk, {cores} cores; RTF = processing time / audio duration, target for SNN "
+        "Wave-U-Net: >= 10x faster than real time):",
+        "",
+        markdown_table(["model", "parameters", "frame overlap", "RTF", "x real time",
+                        "CPU s per audio s", "peak RSS (MB)"], speed_rows),
         "",
         f"Peak memory (RSS high-water mark of the whole process) for {MEMORY_MODEL} vs file "
         "length (target < 1500 MB, independent of length):",
         "",
-        "| audio (min) | peak RSS (MB) | RSS before the file (MB) | RTF |",
-        "|---|---|---|---|",
-    ]
-    for r in memory:
-        if "error" in r:
-            lines.append(f"| - | failed: {r['error']} | - | - |")
-        else:
-            lines.append(
-                f"| {r['audio_s'] / 60:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_before_mb']:.0f} | "
-                f"{r['rtf']:.3f} |"
-            )
-    return "\n".join(lines)
+        markdown_table(["audio (min)", "peak RSS (MB)", "RSS before the file (MB)", "RTF"],
+                       memory_rows),
+    ])
