@@ -209,3 +209,17 @@ def test_summary_lists_layers_params_and_neurons():
     assert "spiking layers: 14 (dt = 0.001)" in text
     assert "input scale: 50" in text
     assert "(an ANN)" in models.summary(ann)
+
+
+def test_wave_u_net_kernel_initializer_sets_the_weight_variance():
+    """he_uniform draws Var(w) = 2 / fan_in; Keras' default glorot_uniform 2 / (fan_in + fan_out)."""
+    from kspikese.models import build_wave_u_net
+
+    def var(init):
+        tf.keras.utils.set_random_seed(0)
+        model = build_wave_u_net(frame_len=256, depth=3, filters=16, kernel_initializer=init)
+        return float(np.var(model.get_layer("d3_conv").kernel.numpy()))
+
+    fan_in, fan_out = 15 * 16, 15 * 32  # d3_conv: kernel 15, 16 -> 32 channels
+    assert var("he_uniform") == pytest.approx(2 / fan_in, rel=0.05)
+    assert var("glorot_uniform") == pytest.approx(2 / (fan_in + fan_out), rel=0.05)

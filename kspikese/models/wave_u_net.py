@@ -32,12 +32,18 @@ def filter_schedule(depth=8, base=24):
 
 
 def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=None,
-                     down_kernel=15, up_kernel=5, readout_kernel=3, name="wave_u_net"):
+                     down_kernel=15, up_kernel=5, readout_kernel=3,
+                     kernel_initializer="glorot_uniform", name="wave_u_net"):
     """Build the ANN Wave-U-Net: ``(None, frame_len, 1) -> (None, frame_len, 1)``.
 
     ``filters``: an int ``base`` for the schedule ``base · max(1, i - 1)`` (level i = 1..depth),
     or an explicit list of ``depth`` filter counts.  ``bottleneck_filters`` defaults to
     ``base · depth`` (or the last level's count + its first level's count for a list).
+    ``kernel_initializer``: any Keras initializer name for every kernel.  Keras' default
+    ``glorot_uniform`` draws ``Var(w) = 2 / (fan_in + fan_out)``, so through a ReLU (which halves
+    the second moment) the signal's variance shrinks by about 2x per layer: about ``2**-19``
+    after the 19 ReLU layers of the deepest path.  ``he_uniform`` draws ``Var(w) = 2 / fan_in``,
+    which keeps it (He et al. 2015), so the deep path carries signal and gradient from step one.
     The output layer is named ``readout``.
     """
     depth = int(depth)
@@ -63,19 +69,22 @@ def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=No
                 f"{2 ** depth}, got {frame_len}"
             )
 
+    init = dict(kernel_initializer=kernel_initializer)
     x = inputs = tf.keras.Input((frame_len, 1), name="audio")
     skips = []
     for i, f in enumerate(schedule, start=1):
-        x = _L.Conv1D(f, down_kernel, padding="same", activation="relu", name=f"d{i}_conv")(x)
+        x = _L.Conv1D(f, down_kernel, padding="same", activation="relu", name=f"d{i}_conv",
+                      **init)(x)
         skips.append(x)
-        x = _L.Conv1D(f, 2, strides=2, activation="relu", name=f"d{i}_down")(x)
+        x = _L.Conv1D(f, 2, strides=2, activation="relu", name=f"d{i}_down", **init)(x)
     x = _L.Conv1D(bottleneck_filters, down_kernel, padding="same", activation="relu",
-                  name="bottleneck")(x)
+                  name="bottleneck", **init)(x)
     for i in range(depth, 0, -1):
         f = schedule[i - 1]
-        x = _L.Conv1DTranspose(f, 2, strides=2, activation="relu", name=f"u{i}_up")(x)
+        x = _L.Conv1DTranspose(f, 2, strides=2, activation="relu", name=f"u{i}_up",
+                               **init)(x)
         x = _L.Concatenate(name=f"u{i}_concat")([x, skips[i - 1]])
         x = _L.Conv1DTranspose(f, up_kernel, padding="same", activation="relu",
-                               name=f"u{i}_conv")(x)
-    outputs = _L.Conv1D(1, readout_kernel, padding="same", name="readout")(x)
+                               name=f"u{i}_conv", **init)(x)
+    outputs = _L.Conv1D(1, readout_kernel, padding="same", name="readout", **init)(x)
     return tf.keras.Model(inputs, outputs, name=name)
