@@ -21,7 +21,8 @@ RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) \
             $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
 
 .PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
-        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search
+        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search ship-weights \
+        nengo-env nengo
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -68,6 +69,33 @@ energy: install  ## Table 5: Joules per inference, ANN vs SNN
 
 enhance-demo: install  ## enhance the default test set with the shipped SNN -> results/enhanced
 	$(PY) -m kspikese enhance $(DATA_DIR)/default/vctk-like/test/noisy -o $(RESULTS)/enhanced
+
+ship-weights: install  ## export Tables 1 and 3's four models into kspikese/weights/ (float16 + card)
+	$(PY) -m kspikese.weights.ship --results $(RESULTS) --seed $(SEED) --data-dir $(DATA_DIR)
+
+# --- Nengo (issue 8): nengo-dl needs TF 2.12, so it has its own environment -----------------
+NENGO_VENV ?= .venv-nengo
+NPY        := $(NENGO_VENV)/bin/python
+NENGO_STAMP := $(NENGO_VENV)/.kspikese-nengo-installed
+NENGO_TABLE ?= table1
+NENGO_CKPT ?= $(RESULTS)/runs/$(NENGO_TABLE)-$(DATA)-seed$(SEED)/finetune/finetuned.keras
+NENGO_NET  ?= $(RESULTS)/nengo/$(NENGO_TABLE)-$(DATA)-seed$(SEED)
+NENGO_UTTERANCES ?= 8
+
+nengo-env: $(NENGO_STAMP)  ## create .venv-nengo: TF 2.12.1, nengo 3.2.0, nengo-dl 3.6.0, kspikese
+
+$(NENGO_STAMP): requirements-nengo.txt setup.cfg pyproject.toml
+	@test -x $(NPY) || $(PYTHON) -m venv $(NENGO_VENV)
+	$(NPY) -m pip install --quiet --upgrade "pip>=24"
+	$(NPY) -m pip install --quiet --no-deps -r requirements-nengo.txt
+	$(NPY) -m pip install --quiet --no-deps -e .
+	@touch $(NENGO_STAMP)
+
+nengo: install nengo-env  ## run the trained SNN in Nengo: export-nengo + nengo-eval -> results/nengo/
+	$(NPY) -m kspikese export-nengo $(NENGO_CKPT) -o $(NENGO_NET) \
+	    --data $(DATA_DIR)/$(DATA)/vctk-like/test --utterances $(NENGO_UTTERANCES) \
+	    --keras-python $(PY)
+	$(NPY) -m kspikese nengo-eval $(NENGO_NET)
 
 clean-venv:  ## remove the environment
 	rm -rf $(VENV)

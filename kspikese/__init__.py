@@ -16,7 +16,9 @@ if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
     if "tensorflow" in sys.modules:
         _tf = sys.modules["tensorflow"]
         _keras_module = getattr(getattr(_tf, "keras", None), "__name__", "")
-        if not _keras_module.startswith("tf_keras"):
+        _keras_version = str(getattr(getattr(_tf, "keras", None), "__version__", ""))
+        # TensorFlow <= 2.15 (the nengo environment's 2.12) has Keras 2 as tf.keras itself
+        if not (_keras_module.startswith("tf_keras") or _keras_version.startswith("2.")):
             raise ImportError(
                 "kspikese needs Keras 2 (tf_keras), but TensorFlow was already imported with "
                 f"Keras 3 ({_keras_module or 'keras'}). Import kspikese before tensorflow, or set "

@@ -19,8 +19,8 @@ COMMANDS = {
     "enhance": ("kspikese.enhance_cli", "denoise audio files with a (spiking) model"),
     "info": ("kspikese.enhance_cli:info", "print a model's card and layers"),
     "bench": ("kspikese.bench", "benchmarks -> results/bench/"),
-    "export-nengo": ("kspikese.nengo_export", "convert a trained SNN to a Nengo network"),
-    "nengo-eval": ("kspikese.nengo_export:evaluate", "run the Nengo network and compare"),
+    "export-nengo": ("kspikese.nengo.cli", "convert a trained SNN to a Nengo network (nengo env)"),
+    "nengo-eval": ("kspikese.nengo.cli:evaluate", "run the Nengo network and compare (nengo env)"),
 }
 
 
