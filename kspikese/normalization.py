@@ -15,7 +15,13 @@ resolution, more energy).  Options (the ``input_scale`` of an experiment's ``con
 - ``"data"``: per-layer data-based normalisation (Diehl et al. 2015; Rueckauer et al. 2017): each
   layer's output is scaled so that the ``percentile``-th percentile of its activation on
   calibration data equals ``target_spikes / ω`` — a layer-specific ``c``
-  (:func:`kspikese.conversion.scale_activations` with per-layer factors).
+  (:func:`kspikese.conversion.scale_activations` with per-layer factors).  The linear spiking
+  readout (the layer named ``readout``) is normalised too, on the ``percentile``-th percentile of
+  ``|output|``, to ``readout_spikes`` spikes (default ``target_spikes``): its output is the
+  model's output, quantised in steps of ``1 / (ω · c_readout)`` audio units, so if it only
+  inherited the scale of the layer feeding it, that step would be ``λ_prev / target_spikes``
+  (about 0.018 on Table 1's Wave-U-Net, whose output's 99.9th percentile is 0.18: ten levels).
+  Its spikes drive no synapse, so a fine readout costs almost no energy.
 """
 
 import numpy as np
@@ -62,7 +68,9 @@ def layer_scales(ann, calibration, cfg):
 
     For each layer ``l`` with a ReLU output, ``λ_l`` is the ``percentile``-th percentile of its
     positive activations; the factor is ``c_l = target_spikes / (ω · λ_l)`` so that a neuron at
-    ``λ_l`` emits about ``target_spikes`` spikes in its one step.
+    ``λ_l`` emits about ``target_spikes`` spikes in its one step.  The linear layer named
+    ``readout`` (if any) gets ``c = readout_spikes / (ω · λ)`` with ``λ`` the percentile of its
+    ``|output|`` (``readout_spikes`` defaults to ``target_spikes``).
     """
     import tensorflow as tf
 
@@ -72,13 +80,22 @@ def layer_scales(ann, calibration, cfg):
     target = float(cfg.get("target_spikes", 30.0))
     dt = float(cfg["dt"])
     names = relu_layers(ann)
-    probe = tf.keras.Model(ann.inputs, [ann.get_layer(n).output for n in names])
+    layer_names = {layer.name for layer in ann.layers}
+    readout = "readout" if "readout" in layer_names and "readout" not in names else None
+    probed = names + ([readout] if readout else [])
+    probe = tf.keras.Model(ann.inputs, [ann.get_layer(n).output for n in probed])
     outs = probe.predict(np.asarray(calibration), verbose=0, batch_size=4)
-    if len(names) == 1:
+    if len(probed) == 1:
         outs = [outs]
     scales = {}
     for name, out in zip(names, outs):
         positive = out[out > 0]
         lam = float(np.percentile(positive, percentile)) if positive.size else 1.0
         scales[name] = target / (dt * max(lam, 1e-12))
+    if readout:
+        magnitude = np.abs(outs[-1])
+        magnitude = magnitude[magnitude > 0]
+        lam = float(np.percentile(magnitude, percentile)) if magnitude.size else 1.0
+        readout_target = float(cfg.get("readout_spikes") or target)
+        scales[readout] = readout_target / (dt * max(lam, 1e-12))
     return scales
