@@ -1,7 +1,7 @@
 """The Nengo export in the nengo environment (.venv-nengo, TF 2.12 + nengo-dl 3.6.0).
 
-Run with ``.venv-nengo/bin/python -m pytest tests/test_nengo.py`` (``make nengo-env`` first);
-skipped in the main environment, where nengo-dl cannot be imported.  The cross-environment path
+Run with ``.venv-nengo/bin/python -m pytest -p no:nengo tests/test_nengo.py`` (``make
+nengo-env`` first; ``-p no:nengo`` keeps nengo's own pytest plugin out); skipped in the main environment, where nengo-dl cannot be imported.  The cross-environment path
 (``.keras`` saved by TF 2.21 -> export-nengo -> nengo-eval) is tests/test_nengo_spec.py.
 """
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("nengo_dl", reason="needs the nengo environment: make nengo-env, then "
-                                       ".venv-nengo/bin/python -m pytest tests/test_nengo.py")
+                    ".venv-nengo/bin/python -m pytest -p no:nengo tests/test_nengo.py")
 
 import kspikese  # noqa: E402,F401
 import nengo  # noqa: E402
