@@ -1,8 +1,9 @@
 """The Nengo export in the nengo environment (.venv-nengo, TF 2.12 + nengo-dl 3.6.0).
 
 Run with ``.venv-nengo/bin/python -m pytest -p no:nengo tests/test_nengo.py`` (``make
-nengo-env`` first; ``-p no:nengo`` keeps nengo's own pytest plugin out); skipped in the main environment, where nengo-dl cannot be imported.  The cross-environment path
-(``.keras`` saved by TF 2.21 -> export-nengo -> nengo-eval) is tests/test_nengo_spec.py.
+nengo-env`` first; ``-p no:nengo`` keeps nengo's own pytest plugin out); skipped in the main
+environment, where nengo-dl cannot be imported.  The cross-environment path (``.keras`` saved
+by TF 2.21 -> export-nengo -> nengo-eval) is tests/test_nengo_spec.py.
 """
 
 import numpy as np
