@@ -86,8 +86,18 @@ class ConvertIFNeurons(LayerConverter):
         return out
 
 
+class _ChannelsLast(LayerConverter):
+    """A converter for layers that Nengo's transforms take only as ``channels_last``."""
+
+    @classmethod
+    def convertible(cls, layer, converter):
+        if layer.data_format != "channels_last":
+            return False, f"{layer.name}: only channels_last is supported"
+        return super().convertible(layer, converter)
+
+
 @_register(tf.keras.layers.Conv1DTranspose)
-class ConvertConv1DTranspose(LayerConverter):
+class ConvertConv1DTranspose(_ChannelsLast):
     """``Conv1DTranspose`` as a ``nengo.transforms.ConvolutionTranspose`` connection.
 
     ``y[s t + j - p, o] += sum_i W[j, o, i] x[t, i]``, plus the bias ``b[o]`` from a constant
@@ -118,12 +128,6 @@ class ConvertConv1DTranspose(LayerConverter):
         self.add_connection(node_id, output, transform=transform, trainable=True)
         return output
 
-    @classmethod
-    def convertible(cls, layer, converter):
-        if layer.data_format != "channels_last":
-            return False, f"{layer.name}: only channels_last is supported"
-        return super().convertible(layer, converter)
-
 
 def _same_pad(length_in, length_out, kernel, stride, dilation):
     total = max((length_out - 1) * stride + (kernel - 1) * dilation + 1 - length_in, 0)
@@ -131,7 +135,7 @@ def _same_pad(length_in, length_out, kernel, stride, dilation):
 
 
 @_register(tf.keras.layers.DepthwiseConv1D)
-class ConvertDepthwiseConv1D(LayerConverter):
+class ConvertDepthwiseConv1D(_ChannelsLast):
     """``DepthwiseConv1D`` as one ``nengo.Sparse`` connection (nengo 3.2.0's Convolution has
     neither groups nor dilation).
 
@@ -170,12 +174,6 @@ class ConvertDepthwiseConv1D(LayerConverter):
         )
         self.add_connection(node_id, output, transform=transform, trainable=True)
         return output
-
-    @classmethod
-    def convertible(cls, layer, converter):
-        if layer.data_format != "channels_last":
-            return False, f"{layer.name}: only channels_last is supported"
-        return super().convertible(layer, converter)
 
 
 @_register(tf.keras.layers.Rescaling)
