@@ -87,15 +87,13 @@ def layer_scales(ann, calibration, cfg):
     outs = probe.predict(np.asarray(calibration), verbose=0, batch_size=4)
     if len(probed) == 1:
         outs = [outs]
-    scales = {}
-    for name, out in zip(names, outs):
-        positive = out[out > 0]
+    def factor(values, spikes):
+        """``spikes / (ω · λ)``, ``λ`` the percentile of the positive ``values`` (1 if none)."""
+        positive = values[values > 0]
         lam = float(np.percentile(positive, percentile)) if positive.size else 1.0
-        scales[name] = target / (dt * max(lam, 1e-12))
+        return spikes / (dt * max(lam, 1e-12))
+
+    scales = {name: factor(out, target) for name, out in zip(names, outs)}
     if readout:
-        magnitude = np.abs(outs[-1])
-        magnitude = magnitude[magnitude > 0]
-        lam = float(np.percentile(magnitude, percentile)) if magnitude.size else 1.0
-        readout_target = float(cfg.get("readout_spikes") or target)
-        scales[readout] = readout_target / (dt * max(lam, 1e-12))
+        scales[readout] = factor(np.abs(outs[-1]), float(cfg.get("readout_spikes") or target))
     return scales
