@@ -772,9 +772,10 @@ def si_snr(clean, est):
     return 10 * np.log10(max(np.dot(target, target), 1e-12) / max(np.sum((target - e) ** 2), 1e-12))
 
 
-def read_pairs(clean_dir, noisy_dir, limit=None):
-    """``[(noisy, clean)]`` 16 kHz arrays for the files of ``noisy_dir`` with a namesake in
-    ``clean_dir`` (matched by relative path without suffix), at most ``limit`` of them."""
+def read_named_pairs(clean_dir, noisy_dir, limit=None):
+    """``[(name, noisy, clean)]`` 16 kHz arrays for the files of ``noisy_dir`` with a namesake in
+    ``clean_dir`` (matched by relative path without suffix, sorted), at most ``limit`` of them;
+    ``name`` is the noisy file's path relative to ``noisy_dir``."""
     clean_dir, noisy_dir = Path(clean_dir), Path(noisy_dir)
     errors = []
     clean = {p.relative_to(clean_dir).with_suffix(""): p for p in find_audio(clean_dir, errors)}
@@ -788,8 +789,13 @@ def read_pairs(clean_dir, noisy_dir, limit=None):
     for key in common:
         n, c = io.read_audio(noisy[key]), io.read_audio(clean[key])
         m = min(len(n), len(c))
-        pairs.append((n[:m], c[:m]))
+        pairs.append((str(noisy[key].relative_to(noisy_dir)), n[:m], c[:m]))
     return pairs
+
+
+def read_pairs(clean_dir, noisy_dir, limit=None):
+    """``[(noisy, clean)]``: :func:`read_named_pairs` without the names."""
+    return [(noisy, clean) for _, noisy, clean in read_named_pairs(clean_dir, noisy_dir, limit)]
 
 
 def float16_check(model, reloaded, pairs, batch_size=BATCH_SIZE):

@@ -279,23 +279,12 @@ def load(spec_dir):
 
 # ------------------------------------------------------------------------------ test utterances
 def test_pairs(data_dir, utterances):
-    """``[(name, noisy, clean)]``: the first ``utterances`` test files (sorted by name)."""
-    from kspikese import io
+    """``[(name, noisy, clean)]``: the first ``utterances`` test files (sorted by name) of
+    ``data_dir/noisy`` with a namesake in ``data_dir/clean``."""
+    from kspikese.enhancement import read_named_pairs
 
     data_dir = Path(data_dir)
-    clean_dir, noisy_dir = data_dir / "clean", data_dir / "noisy"
-    for d in (clean_dir, noisy_dir):
-        if not d.is_dir():
-            raise FileNotFoundError(f"{d}: no such folder (expected <test set>/clean and /noisy)")
-    names = sorted(p.name for p in noisy_dir.glob("*.wav") if (clean_dir / p.name).is_file())
-    if not names:
-        raise FileNotFoundError(f"{noisy_dir}: no .wav file with a namesake in {clean_dir}")
-    out = []
-    for name in names[: int(utterances)]:
-        noisy, clean = io.read_audio(noisy_dir / name), io.read_audio(clean_dir / name)
-        m = min(len(noisy), len(clean))
-        out.append((name, noisy[:m], clean[:m]))
-    return out
+    return read_named_pairs(data_dir / "clean", data_dir / "noisy", int(utterances))
 
 
 def enhance_with(fn, audio, frame_len):
