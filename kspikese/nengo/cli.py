@@ -231,16 +231,13 @@ def run_evaluate(args):
 
 def markdown(result):
     """The per-utterance comparison as a markdown table."""
-    lines = [
-        f"{result['model']} (dt={result['dt']:g}, {result['timesteps']} timestep), "
-        f"{result['utterances']} utterances",
-        "",
-        "| utterance | noisy SI-SNR | Keras SNN SI-SNR | Nengo SI-SNR | max abs diff |",
-        "|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        lines.append(f"| {r['utterance']} | {r['si_snr_noisy']:.3f} | {r['si_snr_keras_snn']:.3f}"
-                     f" | {r['si_snr_nengo']:.3f} | {r['max_abs_diff']:.3g} |")
-    lines.append(f"| **mean** | | {result['mean_si_snr_keras_snn']:.3f} | "
-                 f"{result['mean_si_snr_nengo']:.3f} | {result['max_abs_diff']:.3g} |")
-    return "\n".join(lines)
+    from kspikese.report import markdown_table
+
+    rows = [[r["utterance"], f"{r['si_snr_noisy']:.3f}", f"{r['si_snr_keras_snn']:.3f}",
+             f"{r['si_snr_nengo']:.3f}", f"{r['max_abs_diff']:.3g}"] for r in result["rows"]]
+    rows.append(["**mean**", "", f"{result['mean_si_snr_keras_snn']:.3f}",
+                 f"{result['mean_si_snr_nengo']:.3f}", f"{result['max_abs_diff']:.3g}"])
+    return (f"{result['model']} (dt={result['dt']:g}, {result['timesteps']} timestep), "
+            f"{result['utterances']} utterances\n\n"
+            + markdown_table(["utterance", "noisy SI-SNR", "Keras SNN SI-SNR", "Nengo SI-SNR",
+                              "max abs diff"], rows))
