@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 from kspikese import weights as shipped
 
 FRAME_LEN = 16384
@@ -422,7 +422,7 @@ def enhance(
         frame_len = frame_len_of(keras_model)
     x2 = x.reshape(len(x), -1).astype(np.float32)
     pipe = Pipeline(fn, sr, x2.shape[1], frame_len, batch_size, overlap)
-    total = num_frames(round(len(x2) * io.SR / sr), frame_len, overlap)
+    total = num_frames(round(len(x2) * files.SR / sr), frame_len, overlap)
     bar = _bar(progress, total=total, unit="frame")
     pipe.engine.on_frames = bar.update
     with bar:
@@ -437,8 +437,8 @@ class Pipeline:
     def __init__(
         self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, overlap=OVERLAP
     ):
-        self.down = StreamResampler(sr, io.SR, channels)
-        self.up = StreamResampler(io.SR, sr, channels)
+        self.down = StreamResampler(sr, files.SR, channels)
+        self.up = StreamResampler(files.SR, sr, channels)
         self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap)
         self.channels = channels
         self.n_out = 0
@@ -595,7 +595,7 @@ def enhance_file(
 ):
     """Enhance one file into ``dst`` (same format, subtype, rate, channels, length); seconds read.
 
-    Raises :class:`kspikese.io.AudioError` naming the file for unreadable input (empty, not
+    Raises :class:`kspikese.files.AudioError` naming the file for unreadable input (empty, not
     audio, truncated header, NaN/inf samples).  ``dst`` is written under a temporary name and
     renamed, so it is either complete or untouched.
     """
@@ -605,21 +605,21 @@ def enhance_file(
     try:
         reader = sf.SoundFile(str(src))
     except Exception as exc:
-        raise io.AudioError(f"{src}: cannot read audio ({_short(exc)})") from exc
+        raise files.AudioError(f"{src}: cannot read audio ({_short(exc)})") from exc
     with reader:
         sr, channels = reader.samplerate, reader.channels
         if reader.frames == 0:
-            raise io.AudioError(f"{src}: the file holds no samples")
+            raise files.AudioError(f"{src}: the file holds no samples")
         fmt, subtype, endian = _output_format(reader, dst)
         pipe = Pipeline(fn, sr, channels, frame_len, batch_size, overlap)
         pipe.engine.on_frames = on_frames
         clip = not subtype.startswith(("FLOAT", "DOUBLE"))
         n_read = 0
-        with io.atomic_path(dst) as tmp:
+        with files.atomic_path(dst) as tmp:
             try:
                 writer = sf.SoundFile(str(tmp), "w", sr, channels, subtype, endian, fmt)
             except Exception as exc:
-                raise io.AudioError(f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})") from exc
+                raise files.AudioError(f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})") from exc
             with writer:
                 blocks = reader.blocks(blocksize=BLOCK, dtype="float32", always_2d=True)
                 while True:
@@ -628,14 +628,14 @@ def enhance_file(
                     except StopIteration:
                         break
                     except Exception as exc:  # libsndfile errors in the middle of a damaged file
-                        raise io.AudioError(
+                        raise files.AudioError(
                             f"{src}: cannot read audio after sample {n_read} ({_short(exc)})"
                         ) from exc
                     _check_finite(block, src, n_read)
                     n_read += len(block)
                     _write(writer, pipe.push(block), clip, dst)
                 if n_read == 0:
-                    raise io.AudioError(f"{src}: the file holds no readable samples")
+                    raise files.AudioError(f"{src}: the file holds no readable samples")
                 _write(writer, pipe.finish(n_read), clip, dst)
     return n_read / sr
 
@@ -659,7 +659,7 @@ def _check_finite(block, src, offset):
     bad = ~np.isfinite(block)
     if bad.any():
         sample, channel = np.argwhere(bad)[0]
-        raise io.AudioError(
+        raise files.AudioError(
             f"{src}: the audio contains NaN or inf samples (first at sample {offset + sample}, "
             f"channel {channel})"
         )
@@ -670,7 +670,7 @@ def _write(writer, y, clip, dst):
         try:
             writer.write(np.clip(y, -1.0, 1.0) if clip else y)
         except Exception as exc:  # disk full, ...
-            raise io.AudioError(f"{dst}: cannot write ({_short(exc)})") from exc
+            raise files.AudioError(f"{dst}: cannot write ({_short(exc)})") from exc
 
 
 def _short(exc):
@@ -735,10 +735,10 @@ def enhance_paths(
                         summary.process_seconds += time.perf_counter() - t_file
                         summary.audio_seconds += seconds
                         summary.done += 1
-                    except (io.AudioError, OSError) as exc:
+                    except (files.AudioError, OSError) as exc:
                         report(
                             job.src,
-                            str(exc) if isinstance(exc, io.AudioError) else _os_message(exc),
+                            str(exc) if isinstance(exc, files.AudioError) else _os_message(exc),
                         )
                 files_bar.update(1)
     summary.wall_seconds = time.perf_counter() - t0
@@ -750,7 +750,7 @@ def _frames_estimate(path, frame_len, overlap):
 
     try:
         info = sf.info(str(path))
-        return num_frames(round(info.frames * io.SR / info.samplerate), frame_len, overlap) or None
+        return num_frames(round(info.frames * files.SR / info.samplerate), frame_len, overlap) or None
     except Exception:
         return None
 
@@ -781,13 +781,13 @@ def read_named_pairs(clean_dir, noisy_dir, limit=None):
     clean = {p.relative_to(clean_dir).with_suffix(""): p for p in find_audio(clean_dir, errors)}
     noisy = {p.relative_to(noisy_dir).with_suffix(""): p for p in find_audio(noisy_dir, errors)}
     if errors:
-        raise io.AudioError("; ".join(f"{p}: {m}" for p, m in errors))
+        raise files.AudioError("; ".join(f"{p}: {m}" for p, m in errors))
     common = sorted(set(clean) & set(noisy))[:limit]
     if not common:
-        raise io.AudioError(f"{noisy_dir}: no audio file with a namesake in {clean_dir}")
+        raise files.AudioError(f"{noisy_dir}: no audio file with a namesake in {clean_dir}")
     pairs = []
     for key in common:
-        n, c = io.read_audio(noisy[key]), io.read_audio(clean[key])
+        n, c = files.read_audio(noisy[key]), files.read_audio(clean[key])
         m = min(len(n), len(c))
         pairs.append((str(noisy[key].relative_to(noisy_dir)), n[:m], c[:m]))
     return pairs
@@ -802,8 +802,8 @@ def float16_check(model, reloaded, pairs, batch_size=BATCH_SIZE):
     """Mean SI-SNR (dB) over (noisy, clean) 16 kHz ``pairs``: float32 vs float16 weights."""
     full, half = [], []
     for noisy, clean in pairs:
-        full.append(si_snr(clean, enhance(noisy, io.SR, model, batch_size=batch_size)))
-        half.append(si_snr(clean, enhance(noisy, io.SR, reloaded, batch_size=batch_size)))
+        full.append(si_snr(clean, enhance(noisy, files.SR, model, batch_size=batch_size)))
+        half.append(si_snr(clean, enhance(noisy, files.SR, reloaded, batch_size=batch_size)))
     return {
         "files": len(full),
         "si_snr_float32": float(np.mean(full)),

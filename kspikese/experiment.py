@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kspikese import config as configs
-from kspikese import io
+from kspikese import files
 
 COLUMNS_BY_MODEL = {
     "wave_u_net": ("Wave-U-Net", "SNN-Wave-U-Net"),
@@ -79,7 +79,7 @@ def data_splits(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
 
 def load_audio_pairs(pairs):
     """``[(name, clean, noisy)]`` arrays for a list of pairs."""
-    from kspikese.io import read_audio
+    from kspikese.files import read_audio
 
     return [(p.name, read_audio(p.clean), read_audio(p.noisy)) for p in pairs]
 
@@ -141,7 +141,7 @@ class Run:
         return json.loads(path.read_text()) if path.exists() else {"stages": {}}
 
     def _save_state(self):
-        io.write_json(self.dir / "run.json", self.state)
+        files.write_json(self.dir / "run.json", self.state)
 
     def stage_done(self, stage, path):
         """Whether ``stage`` finished with the current settings and its model file exists."""
@@ -326,7 +326,7 @@ class Run:
                                        workers=workers, metrics=self.cfg["eval"].get("metrics"))
             results[column] = {"fingerprint": [test_fp, stage_fp], "means": means, "rows": rows,
                                "seconds": round(time.perf_counter() - t0, 1)}
-            io.write_json(path, results[column])
+            files.write_json(path, results[column])
             print(f"[eval] {column}: SI-SNR {means.get('si_snr', float('nan')):.2f} dB "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
         return results, test

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from kspikese import config as configs
-from kspikese import io
+from kspikese import files
 
 
 def add_arguments(parser):
@@ -80,7 +80,7 @@ def run(args):
                    "val_si_snr_finetuned": score(snn), "finetune_steps": steps,
                    "energy_j_per_inference": energy_fn(snn, energy_frames),
                    "seconds": round(time.perf_counter() - t1, 1)}
-            io.write_json(point_path, row)
+            files.write_json(point_path, row)
             rows.append(row)
             print(f"[omega-search] ω={omega:g} scale={scale}: converted "
                   f"{converted:.2f} dB, fine-tuned {row['val_si_snr_finetuned']:.2f} dB", flush=True)

@@ -4,12 +4,12 @@ Every table says which data it came from; numbers are written as produced, never
 """
 
 import csv
-import io as _io
+import io
 from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 
 METRIC_LABELS = {
     "snr": "SNR (dB)", "ssnr": "SSNR (dB)", "si_snr": "SI-SNR (dB)", "stoi": "STOI",
@@ -44,7 +44,7 @@ def metric_rows(columns, values, metrics):
 
 
 def csv_text(header, rows):
-    buf = _io.StringIO()
+    buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
     writer.writerows(rows)
@@ -80,7 +80,7 @@ def _plt():
 
 def save_figure(fig, path):
     """Save a matplotlib figure atomically and close it."""
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     _plt().close(fig)
 
@@ -142,6 +142,6 @@ def plot_bars(values, path, title, ylabel):
 def write_all(out_dir, stem, markdown, header, rows, payload):
     """Write ``stem.md``, ``stem.csv`` and ``stem.json`` into ``out_dir`` atomically."""
     out_dir = Path(out_dir)
-    io.write_text(out_dir / f"{stem}.md", markdown)
-    io.write_text(out_dir / f"{stem}.csv", csv_text(header, rows))
-    io.write_json(out_dir / f"{stem}.json", payload)
+    files.write_text(out_dir / f"{stem}.md", markdown)
+    files.write_text(out_dir / f"{stem}.csv", csv_text(header, rows))
+    files.write_json(out_dir / f"{stem}.json", payload)

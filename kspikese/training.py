@@ -12,7 +12,7 @@ SIGKILL mid-epoch) continues from the last finished epoch and no file is ever ha
 """
 
 import csv
-import io as _io
+import io
 import json
 import time
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from kspikese import io, losses
+from kspikese import files, losses
 
 STATE = "state.json"
 
@@ -54,11 +54,11 @@ def _read_state(folder):
 def _write_log_csv(path, history):
     if not history:
         return
-    buf = _io.StringIO()
+    buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(history[0]))
     writer.writeheader()
     writer.writerows(history)
-    io.write_text(path, buf.getvalue())
+    files.write_text(path, buf.getvalue())
 
 
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
@@ -107,14 +107,14 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         score = row.get("val_si_snr", -row.get("val_loss", np.inf))
         if not np.isfinite(state["best"]) or score > state["best"]:
             state.update(best=float(score), best_epoch=epoch + 1, wait=0)
-            with io.atomic_path(folder / "best_weights.h5") as tmp:
+            with files.atomic_path(folder / "best_weights.h5") as tmp:
                 model.save_weights(str(tmp))
         else:
             state["wait"] += 1
         ckpt.write(str(folder / f"ckpt-{epoch + 1}"))
         state["epoch"] = epoch + 1
         state["done"] = state["wait"] >= patience
-        io.write_json(folder / STATE, state)  # the commit point of the epoch
+        files.write_json(folder / STATE, state)  # the commit point of the epoch
         _write_log_csv(folder / "log.csv", state["history"])
         _drop_old_checkpoints(folder, keep=(epoch, epoch + 1))
         if state["done"]:

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from kspikese.data import Pair, frame, frame_dataset, iter_utterances, unframe
-from kspikese.io import AudioError
+from kspikese.files import AudioError
 
 SR = 16000
 

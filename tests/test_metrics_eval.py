@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kspikese import cli, io
+from kspikese import cli, files
 from kspikese.metrics import METRICS, evaluate_pair, evaluate_set
 from kspikese.metrics import composite as C
 from kspikese.metrics.perceptual import PesqFailure, pesq_score, stoi_score
@@ -87,7 +87,7 @@ def test_metric_subset_and_order(pair):
 
 
 def test_other_sample_rates_are_resampled_to_16k(pair):
-    from kspikese.io import resample
+    from kspikese.files import resample
 
     clean8, noisy8 = (resample(x.astype(np.float32), 16000, 8000) for x in pair)
     got = evaluate_pair(clean8, noisy8, sr=8000, metrics=["snr", "pesq", "stoi"])
@@ -155,8 +155,8 @@ def test_evaluate_set_rows_errors_and_means(pair):
 
 def test_evaluate_set_in_two_processes_matches_one(pair, tmp_path):
     clean, noisy = pair
-    io.write_audio(tmp_path / "c.wav", clean)
-    io.write_audio(tmp_path / "n.wav", noisy)
+    files.write_audio(tmp_path / "c.wav", clean)
+    files.write_audio(tmp_path / "n.wav", noisy)
     pairs = [("arrays", clean, noisy), ("files", str(tmp_path / "c.wav"), tmp_path / "n.wav"),
              ("missing", tmp_path / "c.wav", tmp_path / "nope.wav"), ("half", clean[: len(clean) // 2], noisy[: len(clean) // 2])]
     metrics = ("snr", "pesq", "stoi", "csig")
@@ -181,9 +181,9 @@ def _folders(tmp_path, names=("a", "b")):
     for i, name in enumerate(names):
         c = speech_like(2.0, seed=40 + i)
         n = noisy_copy(c, 0.0, seed=50 + i)
-        io.write_audio(tmp_path / "clean" / f"{name}.wav", c)
-        io.write_audio(tmp_path / "noisy" / f"{name}.wav", n)
-        io.write_audio(tmp_path / "enh" / f"{name}.flac", 0.8 * c + 0.2 * n, subtype="PCM_24")
+        files.write_audio(tmp_path / "clean" / f"{name}.wav", c)
+        files.write_audio(tmp_path / "noisy" / f"{name}.wav", n)
+        files.write_audio(tmp_path / "enh" / f"{name}.flac", 0.8 * c + 0.2 * n, subtype="PCM_24")
     return tmp_path
 
 

@@ -11,7 +11,7 @@ import pkgutil
 import time
 from pathlib import Path
 
-from kspikese import io
+from kspikese import files
 
 
 def available():
@@ -40,6 +40,6 @@ def run(args):
         table = importlib.import_module(f"kspikese.bench.{name}").run(out_dir, args.quick)
         sections.append(f"## {name}\n\n{table}\n\n({time.perf_counter() - t0:.0f} s)\n")
         print(sections[-1], flush=True)
-    io.write_text(out_dir / "README.md", "# kspikese benchmarks\n\n" + "\n".join(sections))
+    files.write_text(out_dir / "README.md", "# kspikese benchmarks\n\n" + "\n".join(sections))
     print(f"wrote {out_dir / 'README.md'}")
     return 0

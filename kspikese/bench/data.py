@@ -5,7 +5,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kspikese import io
+from kspikese import files
 
 
 def run(out_dir, quick):
@@ -32,5 +32,5 @@ def run(out_dir, quick):
                      f"{frames / dt:.0f} frames/s ({frames * 16384 / 16000 / dt:.0f} s of audio per s)"))
     table = "| what | result |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     table += "\n\nShared 2-core machine: timings are noisy."
-    io.write_text(Path(out_dir) / "data.md", "# data\n\n" + table + "\n")
+    files.write_text(Path(out_dir) / "data.md", "# data\n\n" + table + "\n")
     return table

@@ -30,7 +30,7 @@ def run(out_dir, quick):
     import keras_spiking
     import tensorflow as tf
 
-    from kspikese import energy, io, report
+    from kspikese import energy, files, report
 
     snn, frame_len = _snn(quick)
     n = 2 if quick else 4
@@ -60,5 +60,5 @@ def run(out_dir, quick):
     md = (f"Untrained SNN-ConvTasNet ({snn.count_params():,} params, frames of {frame_len}), "
           f"{n} random frames; largest relative difference between the two passes' layer rates: "
           f"{worst:.1e}.\n\n" + report.markdown_table(header, rows) + "\n")
-    io.write_text(out_dir / "energy.md", "# energy: firing-rate pass\n\n" + md)
+    files.write_text(out_dir / "energy.md", "# energy: firing-rate pass\n\n" + md)
     return md

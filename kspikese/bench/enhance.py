@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kspikese import io
+from kspikese import files
 
 RTF_SECONDS = {False: 60.0, True: 10.0}  # audio per RTF measurement (full, quick)
 MEMORY_MINUTES = {False: (2.5, 10.0), True: (0.5, 2.0)}
@@ -63,7 +63,7 @@ def load(spec):
     return model, f"{spec} (shipped)" if spec in E.SHIPPED else spec
 
 
-def write_test_file(path, seconds, sr=io.SR, seed=0):
+def write_test_file(path, seconds, sr=files.SR, seed=0):
     """A noisy harmonic signal, written in blocks (so the writer's memory stays small)."""
     import numpy as np
     import soundfile as sf
@@ -142,8 +142,8 @@ def run(out_dir, quick):
         speed.append(measure(MEMORY_MODEL, seconds, overlap=0.5))
     memory = [measure(MEMORY_MODEL, 60 * m) for m in MEMORY_MINUTES[bool(quick)]]
     table = format_table(speed, memory, seconds)
-    io.write_text(out_dir / "enhance.md", table + "\n")
-    io.write_json(out_dir / "enhance.json", {"speed": speed, "memory": memory})
+    files.write_text(out_dir / "enhance.md", table + "\n")
+    files.write_json(out_dir / "enhance.json", {"speed": speed, "memory": memory})
     return table
 
 

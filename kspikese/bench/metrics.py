@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 
 NAME = "metrics"
 
@@ -28,7 +28,7 @@ def _corpus(count):
     names = sorted(p.name for p in clean_dir.glob("*.wav") if (noisy_dir / p.name).exists())[:count]
     if not names:
         return None, None
-    pairs = [(n, io.read_audio(clean_dir / n).astype(np.float64), io.read_audio(noisy_dir / n).astype(np.float64))
+    pairs = [(n, files.read_audio(clean_dir / n).astype(np.float64), files.read_audio(noisy_dir / n).astype(np.float64))
              for n in names]
     return pairs, f"{len(pairs)} test files of the default corpus ({root})"
 
@@ -103,8 +103,8 @@ def run(out_dir, quick=False):
     ]
     table = "\n".join(lines)
     out_dir = Path(out_dir)
-    io.write_text(out_dir / f"{NAME}.md", f"# metrics benchmark\n\n{table}\n")
-    io.write_json(out_dir / f"{NAME}.json", {
+    files.write_text(out_dir / f"{NAME}.md", f"# metrics benchmark\n\n{table}\n")
+    files.write_json(out_dir / f"{NAME}.json", {
         "source": source, "audio_seconds": minutes * 60, "dnsmos_session_seconds": session_s,
         "seconds": dict(results), "seconds_per_minute": {k: v / minutes for k, v in results},
     })

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 
 SR = 16000
 FRAME = 16384
@@ -179,6 +179,6 @@ def table(result):
 def run(out_dir, quick):
     result = measure(quick)
     text = table(result)
-    io.write_text(out_dir / "models.md", "# ANN vs SNN speed\n\n" + text + "\n")
-    io.write_json(out_dir / "models.json", result)
+    files.write_text(out_dir / "models.md", "# ANN vs SNN speed\n\n" + text + "\n")
+    files.write_json(out_dir / "models.json", result)
     return text

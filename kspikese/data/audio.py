@@ -1,8 +1,8 @@
-"""Reading the audio files of the corpora: WAV/FLAC/OGG through :func:`kspikese.io.read_audio`,
+"""Reading the audio files of the corpora: WAV/FLAC/OGG through :func:`kspikese.files.read_audio`,
 NIST SPHERE (TIMIT) with a reader of our own, and a truncation check for RIFF/WAV files.
 
 Every reader returns float32 mono audio in [-1, 1] at 16 kHz and raises
-:class:`kspikese.io.AudioError` naming the file when it cannot.
+:class:`kspikese.files.AudioError` naming the file when it cannot.
 """
 
 import warnings
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
-from kspikese.io import SR, AudioError
+from kspikese import files
+from kspikese.files import SR, AudioError
 
 SPHERE_MAGIC = b"NIST_1A"
 
@@ -20,7 +20,7 @@ def load(path, sr=SR):
     """Read ``path`` as float32 mono at ``sr`` Hz.
 
     SPHERE files (header ``NIST_1A``) are read by :func:`read_sphere`; anything else by
-    :func:`kspikese.io.read_audio` (stereo is mixed down with a warning, other rates are resampled,
+    :func:`kspikese.files.read_audio` (stereo is mixed down with a warning, other rates are resampled,
     NaN/inf samples are an error).  WAV files whose ``data`` chunk is shorter than its header says
     are reported as truncated instead of being silently cut.
     """
@@ -32,8 +32,8 @@ def load(path, sr=SR):
         raise AudioError(f"{path}: cannot open ({exc.strerror or exc})") from exc
     if head.startswith(SPHERE_MAGIC):
         x, file_sr = read_sphere(path)
-        return io.resample(x, file_sr, sr).astype(np.float32, copy=False)
-    return io.read_audio(path, sr=sr)  # also checks that a WAV file is not truncated
+        return files.resample(x, file_sr, sr).astype(np.float32, copy=False)
+    return files.read_audio(path, sr=sr)  # also checks that a WAV file is not truncated
 
 
 def parse_sphere_header(raw, path="<sphere>"):
@@ -108,8 +108,8 @@ def write_sphere(path, x, sr=SR):
         f"sample_count -i {len(x)}\nsample_rate -i {int(sr)}\nchannel_count -i 1\n"
         "sample_n_bytes -i 2\nsample_byte_format -s2 01\nsample_coding -s3 pcm\nend_head\n"
     ).encode("ascii")
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         Path(tmp).write_bytes(head.ljust(1024, b" ") + x.astype("<i2").tobytes())
 
 
-write_wav = io.write_audio  # reproducible (no PEAK timestamp), atomic
+write_wav = files.write_audio  # reproducible (no PEAK timestamp), atomic

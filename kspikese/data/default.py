@@ -29,7 +29,7 @@ Decisions (documented in the README):
 
 import csv
 import hashlib
-import io as _pyio
+import io
 import json
 import os
 import shutil
@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 from kspikese.data import mixing, noise as noise_mod, sources
 from kspikese.data.audio import write_wav
 from kspikese.data.pairs import RECIPES, SPLITS, CorpusError, default_data_dir, holdout
-from kspikese.io import SR
+from kspikese.files import SR
 
 VERSION = 1
 SNRS = {"vctk-like": (0, 5, 10, 15), "timit-ssn": (-6, -3, 0, 3, 6)}
@@ -166,7 +166,7 @@ def _write_wav(path, x, subtype="FLOAT"):
 def _link_or_copy(src, dst):
     if Path(dst).exists():
         return
-    with io.atomic_path(dst) as tmp:
+    with files.atomic_path(dst) as tmp:
         os.unlink(tmp)
         try:
             os.link(src, tmp)
@@ -186,7 +186,7 @@ def _load_recording(path):
     """A noise recording as mono float32 at 16 kHz (stereo mixed down silently: it is ours)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return io.read_audio(path, SR)
+        return files.read_audio(path, SR)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -207,7 +207,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
     corpus_status(out, config)  # raises for a different config
     sweep_tmp(out)
     if not (out / ".build.json").exists():
-        io.write_json(out / ".build.json", {"config": config})
+        files.write_json(out / ".build.json", {"config": config})
     speakers = speakers or sources.SPEAKERS
 
     # 1. speech: decode, drop short prompts, store the decoded int16 prompts
@@ -354,7 +354,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
         "files": records,
     }
     _write_csv(out / "manifest.csv", records)
-    io.write_json(out / "manifest.json", manifest)
+    files.write_json(out / "manifest.json", manifest)
     (out / ".build.json").unlink(missing_ok=True)
     sweep_tmp(out)
     return manifest
@@ -384,14 +384,14 @@ CSV_FIELDS = ("recipe", "split", "name", "speaker", "package", "licence", "noise
 
 
 def _write_csv(path, records):
-    buf = _pyio.StringIO()
+    buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in records:
         row = {k: r[k] for k in CSV_FIELDS}
         row["noise_segment"] = json.dumps(r["noise_segment"], separators=(",", ":"))
         w.writerow(row)
-    io.write_text(path, buf.getvalue())
+    files.write_text(path, buf.getvalue())
 
 
 def load_manifest(corpus_dir):

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from kspikese.io import AudioError
+from kspikese.files import AudioError
 
 FRAME_LEN = 16384
 
@@ -71,7 +71,7 @@ def iter_utterances(pairs):
 def _frame_counts(pairs, frame_len):
     import soundfile as sf
 
-    from kspikese.io import SR
+    from kspikese.files import SR
 
     counts = []
     for _, c, _ in pairs:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kspikese.data import default, sources
-from kspikese.io import SR
+from kspikese.files import SR
 
 
 def speech_like(seconds, rng, sr=SR):

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 from kspikese.data import mixing, noise as noise_mod
 from kspikese.data.pairs import SPLITS, CorpusError, Pair, default_data_dir, holdout
-from kspikese.io import SR
+from kspikese.files import SR
 
 SNRS = (-6, -3, 0, 3, 6)
 LAYOUT = "<root>/TRAIN/<DR>/<SPEAKER>/<UTT>.WAV and <root>/TEST/<DR>/<SPEAKER>/<UTT>.WAV (NIST SPHERE or RIFF)"
@@ -116,5 +116,5 @@ def _ssn_filter(train, cache, seed, limit=1000):
         keys = [keys[i] for i in sorted(rng.choice(len(keys), limit, replace=False))]
     f, psd = noise_mod.ltas(mixing.normalize_level(load(train[k])) for k in keys)
     h = noise_mod.ssn_filter(f, psd)
-    io.write_json(p, {"utterances": len(keys), "freqs_hz": f.tolist(), "psd": psd.tolist(), "h": h.tolist()})
+    files.write_json(p, {"utterances": len(keys), "freqs_hz": f.tolist(), "psd": psd.tolist(), "h": h.tolist()})
     return h

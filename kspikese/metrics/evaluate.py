@@ -6,7 +6,7 @@ and returns per-utterance rows plus the means.
 
 Input rules (a ``ValueError`` naming the problem otherwise): 1-D float signals of equal length,
 finite, non-empty, reference not all zeros.  Audio at another rate than 16 kHz (``sr=``) is
-resampled to 16 kHz (:func:`kspikese.io.resample`) before scoring; every measure is computed at
+resampled to 16 kHz (:func:`kspikese.files.resample`) before scoring; every measure is computed at
 16 kHz.  Signals are expected in the usual float scale ([-1, 1]); DNSMOS scales a clip whose peak
 exceeds 1 down by its peak.
 """
@@ -73,7 +73,7 @@ def check_pair(clean, enhanced, sr=SR):
     if not np.any(clean):
         raise ValueError("clean (reference) signal is all zeros: nothing to measure against")
     if int(sr) != SR:
-        from kspikese.io import resample
+        from kspikese.files import resample
 
         clean = np.asarray(resample(clean, int(sr), SR), dtype=np.float64)
         enhanced = np.asarray(resample(enhanced, int(sr), SR), dtype=np.float64)
@@ -149,7 +149,7 @@ def evaluate_pair(clean, enhanced, sr=SR, metrics=None, errors="raise"):
 def _load(x, sr):
     """An array as given, or an audio file read (and resampled) at ``sr`` Hz."""
     if isinstance(x, (str, os.PathLike)):
-        from kspikese.io import read_audio
+        from kspikese.files import read_audio
 
         return read_audio(Path(x), sr=sr)
     return x
@@ -199,7 +199,7 @@ def evaluate_set(pairs, workers=1, metrics=None, progress=True, sr=SR):
     """Score many utterances; return ``(rows, means)``.
 
     ``pairs``: iterable of ``(name, clean, enhanced)`` where clean/enhanced are 1-D arrays at ``sr``
-    Hz or audio file paths (read inside the worker with :func:`kspikese.io.read_audio`, which
+    Hz or audio file paths (read inside the worker with :func:`kspikese.files.read_audio`, which
     mixes to mono and resamples to ``sr``).
     ``workers > 1`` scores in that many spawned processes (TensorFlow is never imported there; each
     builds its DNSMOS sessions once).  Each row is ``{"name", <metrics>..., "error"}`` in input

@@ -1,10 +1,10 @@
 """Writing metric results: per-file CSV and a summary (Markdown, CSV, JSON), all atomically."""
 
 import csv
-import io as _stdio
+import io
 import math
 
-from kspikese import io
+from kspikese import files
 
 LABELS = {
     "snr": "SNR (dB)", "ssnr": "SSNR (dB)", "si_snr": "SI-SNR (dB)", "stoi": "STOI", "pesq": "PESQ",
@@ -28,7 +28,7 @@ def fmt(value, digits=3):
 
 def csv_text(rows, columns):
     """CSV text of ``rows`` (dicts) with the given column order (floats at full precision)."""
-    buf = _stdio.StringIO()
+    buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
@@ -43,7 +43,7 @@ def _cell(value):
 
 
 def write_csv(path, rows, columns):
-    io.write_text(path, csv_text(rows, columns))
+    files.write_text(path, csv_text(rows, columns))
 
 
 def summary_rows(columns, metrics):
@@ -82,11 +82,11 @@ def write_summary(out_dir, columns, metrics, extra=None):
     md = summary_markdown(columns, metrics)
     rows = summary_rows(columns, metrics)
     cols = ["metric"] + [c for n in columns for c in (n, f"n_{n}")]
-    io.write_text(out_dir / "summary.md", md)
+    files.write_text(out_dir / "summary.md", md)
     write_csv(out_dir / "summary.csv", rows, cols)
     payload = {"metrics": list(metrics), "means": columns}
     payload.update(extra or {})
-    io.write_json(out_dir / "summary.json", _json_safe(payload))
+    files.write_json(out_dir / "summary.json", _json_safe(payload))
     return md
 
 

@@ -8,7 +8,7 @@ their SNNs.  Also saving/loading and a text summary.
 """
 
 from kspikese.models.conv_tasnet import build_conv_tasnet
-from kspikese.models.io import custom_objects, load_model, save_model, summary
+from kspikese.models.serialization import custom_objects, load_model, save_model, summary
 from kspikese.models.wave_u_net import build_wave_u_net, filter_schedule
 
 BUILDERS = {"wave_u_net": build_wave_u_net, "conv_tasnet": build_conv_tasnet}

@@ -103,7 +103,7 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     _write_spec(args, out)
-    from kspikese import io
+    from kspikese import files
     from kspikese.nengo.build import NengoSNN
 
     t1 = time.perf_counter()
@@ -125,7 +125,7 @@ def run(args):
         "convert_seconds": round(time.perf_counter() - t1, 2),
         "total_seconds": round(time.perf_counter() - t0, 2),
     }
-    io.write_json(out / "conversion.json", report)
+    files.write_json(out / "conversion.json", report)
     print(f"{out}: {report['counts']['neurons']:,} SpikingRectifiedLinear neurons in "
           f"{report['counts']['ensembles']} ensembles, dt={spec['dt']:g}; custom converters for "
           f"{', '.join(report['custom_layer_types'])}; "
@@ -143,7 +143,7 @@ def add_evaluate_arguments(p):
 
 def run_evaluate(args):
     _need_nengo("nengo-eval")
-    from kspikese import io
+    from kspikese import files
     from kspikese.metrics.snr import si_snr
     from kspikese.nengo.build import NengoSNN
 
@@ -186,7 +186,7 @@ def run_evaluate(args):
             y_plain = S.enhance_with(keras_fn, noisy, frame_len)
             row = {
                 "utterance": name,
-                "seconds_audio": round(len(noisy) / io.SR, 2),
+                "seconds_audio": round(len(noisy) / files.SR, 2),
                 "si_snr_noisy": float(si_snr(clean, noisy)),
                 "si_snr_keras_snn": float(ref["si_snr"][k]),
                 "si_snr_nengo": float(si_snr(clean, y_nengo)),
@@ -220,7 +220,7 @@ def run_evaluate(args):
         "total_seconds": round(time.perf_counter() - t0, 1),
         "rows": rows,
     }
-    io.write_json(net_dir / "eval.json", result)
+    files.write_json(net_dir / "eval.json", result)
     print(markdown(result))
     if not result["within_target"]:
         print(f"nengo-eval: mean SI-SNR differs by {mean_n - mean_k:+.3f} dB (target "

@@ -248,14 +248,14 @@ def describe(model):
 
 def save(spec, arrays, out_dir):
     """Write ``spec.json`` and ``weights.npz`` into ``out_dir`` (atomically)."""
-    from kspikese import io
+    from kspikese import files
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(out_dir / WEIGHTS) as tmp:
+    with files.atomic_path(out_dir / WEIGHTS) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    io.write_json(out_dir / SPEC, spec)
+    files.write_json(out_dir / SPEC, spec)
     return out_dir
 
 
@@ -323,7 +323,7 @@ def keras_reference(model, data_dir, utterances):
 def main(argv=None):
     """``python -m kspikese.nengo.spec CHECKPOINT OUT_DIR [--data DIR --utterances N]``."""
     import kspikese  # noqa: F401  (Keras 2 first)
-    from kspikese import io
+    from kspikese import files
     from kspikese.models import load_model
 
     p = argparse.ArgumentParser(prog="python -m kspikese.nengo.spec",
@@ -356,7 +356,7 @@ def main(argv=None):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         path = Path(args.out) / REFERENCE
-        with io.atomic_path(path) as tmp:
+        with files.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **ref)
         print(f"wrote {path}: Keras SNN mean SI-SNR {np.mean(ref['si_snr']):.3f} dB over "

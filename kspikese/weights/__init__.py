@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import io
+from kspikese import files
 
 FORMAT = "kspikese-shipped/1"
 MAX_BYTES = 12_000_000  # at most 12 MB per shipped model (issue 7)
@@ -94,7 +94,7 @@ def write_weights(path, model, dtype="float16"):
     import h5py
 
     dtypes = []
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             group = f.create_group("w")
             for i, var in enumerate(model.weights):
@@ -243,7 +243,7 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
     target = weights_path(name, folder)
-    with io.atomic_path(target) as tmp_target:  # renamed onto NAME.h5 only if all succeeds
+    with files.atomic_path(target) as tmp_target:  # renamed onto NAME.h5 only if all succeeds
         dtypes = write_weights(tmp_target, model, dtype)
         size = tmp_target.stat().st_size
         if size > MAX_BYTES:
@@ -257,7 +257,7 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
             "name": name,
             "spiking": bool(spikes),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "sr": io.SR,
+            "sr": files.SR,
             "frame_len": _frame_len(model),
             "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
             "weights_file": target.name,
@@ -271,7 +271,7 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
         }
         card.update(card_fields or {})
         card["keras_config"] = model_config(model)
-    io.write_json(card_path(name, folder), card)  # then the card that describes it
+    files.write_json(card_path(name, folder), card)  # then the card that describes it
     return card
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_spiking
-from kspikese import io, neurons
+from kspikese import files, neurons
 
 
 def custom_objects():
@@ -24,7 +24,7 @@ def save_model(model, path):
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"save_model: {path}: the file name must end in .keras")
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         model.save(str(tmp), save_format="keras")
     return path
 
