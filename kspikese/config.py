@@ -15,35 +15,95 @@ import yaml
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
 REQUIRED = ("table", "title", "model", "recipe", "frame_len", "ann", "convert", "finetune", "eval")
+# sections that must be mappings, with the keys each must hold
+SECTIONS = {"ann": ("lr", "epochs"), "convert": ("dt",), "finetune": ("lr", "epochs"), "eval": ()}
+
+
+class ConfigError(ValueError):
+    """An experiment config is missing, unreadable or incomplete; the message names the file."""
+
+
+def known_experiments():
+    """The names of the YAML files in ``experiments/``."""
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 
 
 def experiment_path(name):
     """Path of ``experiments/<name>.yaml`` (``name`` may also be a path to a YAML file)."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.exists():
+    path = Path(str(name))
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such experiment file")
         return path
     path = EXPERIMENTS_DIR / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
-        raise FileNotFoundError(f"no experiment config {path}; known experiments: {known}")
+    if not path.is_file():
+        raise ConfigError(f"unknown table {name!r}; known: {', '.join(known_experiments())} "
+                          "(or give a path to an experiment .yaml)")
     return path
 
 
-def load(name, quick=False, overrides=None):
-    """Load an experiment config, merging its ``quick:`` section when ``quick`` is true."""
-    path = experiment_path(name)
-    with open(path) as f:
-        cfg = yaml.safe_load(f)
+def read_yaml(path):
+    """The mapping in a YAML file; :class:`ConfigError` naming the file and line otherwise."""
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
     if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a YAML mapping at the top level")
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return cfg
+
+
+def check(cfg, path):
+    """Raise :class:`ConfigError` unless ``cfg`` holds every required key and section."""
     missing = [k for k in REQUIRED if k not in cfg]
     if missing:
-        raise ValueError(f"{path}: missing required keys {missing}")
+        raise ConfigError(f"{path}: missing required keys {missing}")
+    for section, keys in SECTIONS.items():
+        value = cfg[section]
+        if value is None and not keys:
+            cfg[section] = value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: `{section}:` must be a mapping, got {value!r}")
+        absent = [k for k in keys if k not in value]
+        if absent:
+            raise ConfigError(f"{path}: `{section}:` is missing {absent}")
+
+
+def load(name, quick=False, overrides=None):
+    """Load an experiment config, merging its ``quick:`` section when ``quick`` is true.
+
+    Parameters
+    ----------
+    name : str or Path
+        ``table1`` .. ``table4`` (a file in ``experiments/``) or a path to a YAML file.
+    quick : bool
+        Merge the ``quick:`` overrides (the same code on a tiny subset with a few steps).
+    overrides : dict, optional
+        Merged last (recursively).
+
+    Returns
+    -------
+    dict
+        The config, with ``quick`` and ``source`` (the file's path) added.
+
+    Raises
+    ------
+    ConfigError
+        Unknown name, unreadable or malformed YAML, missing keys or sections.
+    """
+    path = experiment_path(name)
+    cfg = read_yaml(path)
     quick_part = cfg.pop("quick", {}) or {}
     if quick:
         cfg = merge(cfg, quick_part)
     if overrides:
         cfg = merge(cfg, overrides)
+    check(cfg, path)
     cfg["quick"] = bool(quick)
     cfg["source"] = str(path)
     return cfg

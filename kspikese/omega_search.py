@@ -33,23 +33,22 @@ def _grid(text, default):
 
 
 def run(args):
-    from kspikese import report, training
-    from kspikese.experiment import Run, load_audio_pairs, predict_utterances
+    from kspikese import pipeline, report, training
+    from kspikese.corpus import load_pairs
+    from kspikese.data.framing import frame
     from kspikese.metrics.snr import si_snr
 
-    run_ = Run(args.table, seed=args.seed, data=args.data, results=args.results, quick=args.quick,
-               force=False, data_dir=args.data_dir, vctk_root=args.vctk_root,
-               timit_root=args.timit_root)
+    run_, corpus = pipeline.open_run(
+        args.table, seed=args.seed, data=args.data, results=args.results, quick=args.quick,
+        data_dir=args.data_dir, vctk_root=args.vctk_root, timit_root=args.timit_root)
     search = run_.cfg.get("omega_search", {})
     omegas = [float(w) for w in _grid(args.omegas, search.get("omegas", [1e-4, 1e-3, 1e-2, 1e-1, 1]))]
     scales = _grid(args.scales, search.get("scales", ["none", 1000, "int16", "data"]))
     steps = int(search.get("steps", 50 if not args.quick else 2))
     out = run_.results / "omega_search" / f"{run_.table}{'-quick' if args.quick else ''}"
-    ann = run_.ann()
-    valid = load_audio_pairs(run_.splits["valid"])
-    calibration = run_.calibration_frames()
-    from kspikese.data.framing import frame
-
+    ann = pipeline.train_ann(run_, corpus, verbose=0)
+    valid = load_pairs(corpus.valid)
+    calibration = corpus.calibration_frames()
     energy_frames = np.concatenate([frame(n, run_.cfg["frame_len"])[0] for _, _, n in valid])
     energy_frames = energy_frames[: int(search.get("energy_frames", 8))][..., None]
     energy_fn = _energy_function()
@@ -68,13 +67,13 @@ def run(args):
             snn = training.convert(ann, conv_cfg, run_.seed, calibration)
 
             def score(model):
-                outs = predict_utterances(model, [n for _, _, n in valid], run_.cfg["frame_len"])
+                outs = pipeline.enhance_all(model, [n for _, _, n in valid], run_.cfg)
                 return float(np.mean([si_snr(c, o) for (_, c, _), o in zip(valid, outs)]))
 
             converted = score(snn)
             ft_cfg = {**run_.cfg["finetune"], "epochs": 1, "steps_per_epoch": steps,
                       "patience": 1}
-            training.finetune(snn, run_.make_train, run_.valid_dataset(), out / "work" / key,
+            training.finetune(snn, corpus.training_stream, corpus.validation_stream(), out / "work" / key,
                               ft_cfg, run_.seed, verbose=0)
             row = {"omega": omega, "input_scale": str(scale), "val_si_snr_converted": converted,
                    "val_si_snr_finetuned": score(snn), "finetune_steps": steps,
@@ -90,7 +89,7 @@ def run(args):
                    report.fmt(r["val_si_snr_finetuned"])]
                   + [report.fmt(r["energy_j_per_inference"].get(d), 4) for d in ENERGY_DEVICES]
                   for r in rows]
-    info = run_.splits["info"]
+    info = corpus.info
     md = (f"# ω search for {run_.table} ({run_.cfg['title']})\n\n"
           f"Data: {info['corpus']}, validation split ({info['valid_utterances']} utterances). "
           f"Each point: conversion of the same trained ANN, then {steps} steps of spike-aware "
@@ -124,9 +123,9 @@ ENERGY_DEVICES = ("loihi", "cpu-events")
 
 
 def _plot(rows, path, table):
-    from kspikese.report import _plt, save_figure
+    from kspikese.report import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for scale in dict.fromkeys(r["input_scale"] for r in rows):
         pts = sorted((r for r in rows if r["input_scale"] == scale), key=lambda r: r["omega"])

@@ -69,7 +69,8 @@ def firing_rates(snn, frames, batch_size=4):
     return {layer.name: float(np.mean(np.abs(out)) * layer.dt) for layer, out in zip(layers, outs)}
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,12 +83,12 @@ def save_figure(fig, path):
     """Save a matplotlib figure atomically and close it."""
     with files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
 
 
 def plot_training_curves(histories, path, title):
     """Validation SI-SNR per epoch for each stage (``{label: [epoch rows]}``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     offset = 0
     for label, rows in histories.items():
@@ -110,7 +111,7 @@ def plot_spectrograms(signals, path, title, sr=16000):
     """Log-magnitude spectrograms of the same utterance in several versions (``{label: audio}``)."""
     import librosa
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(signals), 1, figsize=(7, 1.7 * len(signals)), sharex=True)
     for ax, (label, audio) in zip(np.atleast_1d(axes), signals.items()):
         spec = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=512, hop_length=128))
@@ -126,7 +127,7 @@ def plot_spectrograms(signals, path, title, sr=16000):
 
 def plot_bars(values, path, title, ylabel):
     """A horizontal bar chart of ``{name: value}``."""
-    plt = _plt()
+    plt = pyplot()
     names = list(values)
     fig, ax = plt.subplots(figsize=(7, 0.22 * len(names) + 1.2))
     ax.barh(range(len(names)), [values[n] for n in names], color="tab:blue")

@@ -1,12 +1,15 @@
 """The pipeline end to end (QUICK mode on a tiny synthetic corpus): stages, caching, table files."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
-from kspikese import experiment
+from kspikese import config as configs
 from kspikese.cli import main
+from kspikese.corpus import CorpusError, check_data_arguments
+from kspikese.runs import RunFolder
 from kspikese.data.testing import make_fake_corpus
 
 
@@ -30,6 +33,7 @@ def test_quick_table_files_and_json_shape(quick_run):
     assert table["table"] == "table1"
     assert table["columns"] == ["Noisy", "Wave-U-Net", "Random", "Converted SNN", "SNN-Wave-U-Net"]
     assert table["omega"] == 0.001 and table["timesteps"] == 1 and table["seed"] == 0
+    assert table["inference"] == {"frame_len": 4096, "overlap": 0.25, "batch_size": 8}
     assert table["data"]["synthetic"] is True and table["data"]["test_utterances"] == 2
     assert set(table["metrics"]) == set(table["columns"])
     for column in table["columns"]:
@@ -65,21 +69,50 @@ def test_second_run_reuses_every_stage_and_gives_the_same_table(quick_run, capsy
 
 def test_changed_config_redoes_only_the_affected_stages(quick_run):
     root, _ = quick_run
-    run = experiment.Run("table1", quick=True, results=root / "results", data_dir=root / "data",
-                         overrides={"finetune": {"lr": 5e-4}})
+    changed = configs.load("table1", quick=True, overrides={"finetune": {"lr": 5e-4}})
+    run = RunFolder(changed, results=root / "results")
     fps = run.fingerprints()
-    assert run.stage_done("ann", run.dir / "ann" / "ann.keras")
-    assert run.stage_done("convert", run.dir / "converted.keras")
-    assert not run.stage_done("finetune", run.dir / "finetune" / "finetuned.keras")
-    assert fps["ann"] == experiment.Run("table1", quick=True, results=root / "results",
-                                        data_dir=root / "data").fingerprints()["ann"]
+    assert run.stage_done("ann") and run.stage_done("convert") and run.stage_done("random")
+    assert not run.stage_done("finetune")
+    same = RunFolder(configs.load("table1", quick=True), results=root / "results")
+    assert fps["ann"] == same.fingerprints()["ann"]
+    assert fps["finetune"] != same.fingerprints()["finetune"]
 
 
-def test_bad_data_source_is_named():
-    with pytest.raises(ValueError, match="VCTK_ROOT"):
-        experiment.data_splits({"recipe": "vctk-like"}, data="vctk")
-    with pytest.raises(ValueError, match="expected default, vctk or timit"):
-        experiment.data_splits({"recipe": "vctk-like"}, data="libri")
+def test_bad_data_source_is_named(tmp_path):
+    with pytest.raises(CorpusError, match="VCTK_ROOT"):
+        check_data_arguments("vctk")
+    with pytest.raises(CorpusError, match="expected default, vctk or timit"):
+        check_data_arguments("libri")
+    with pytest.raises(CorpusError, match="--timit-root .*: no such folder"):
+        check_data_arguments("timit", timit_root=tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="--vctk-root .*empty: the folder is empty"):
+        check_data_arguments("vctk", vctk_root=tmp_path / "empty")
+
+
+@pytest.mark.parametrize("yaml_text, argv_extra, message", [
+    (None, ["table99"], "unknown table 'table99'; known: table1, table2, table3, table4"),
+    ("table: [1, 2\n", None, "not valid YAML"),
+    ("table: t\ntitle: x\n", None, "missing required keys"),
+    ("table: t\ntitle: x\nmodel: wave_u_net\nrecipe: vctk-like\nframe_len: 64\n"
+     "ann: {lr: 0.1}\nconvert: {dt: 1}\nfinetune: {lr: 0.1, epochs: 1}\neval: {}\n",
+     None, "`ann:` is missing \\['epochs'\\]"),
+    (None, ["table1", "--data", "vctk"], "--data vctk needs --vctk-root"),
+    (None, ["table1", "--data", "timit", "--timit-root", "/nonexistent/timit"],
+     "--timit-root /nonexistent/timit: no such folder"),
+])
+def test_reproduce_reports_user_mistakes_in_one_line_before_creating_anything(
+        tmp_path, capsys, yaml_text, argv_extra, message):
+    results = tmp_path / "results"
+    if yaml_text is not None:
+        (tmp_path / "bad.yaml").write_text(yaml_text)
+        argv_extra = [str(tmp_path / "bad.yaml")]
+    assert main(["reproduce", *argv_extra, "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kspikese reproduce: error: ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert not results.exists()
 
 
 def test_omega_search_quick_grid(quick_run):

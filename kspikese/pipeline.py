@@ -1,0 +1,253 @@
+"""The three-stage pipeline of one table, top-down in data-flow order.
+
+:func:`reproduce` reads as the paper's method::
+
+    corpus    = open_corpus(...)                    # data: built if missing, splits checked
+    ann       = train_ann(run, corpus)              # stage 1: ANN on the SNR loss
+    converted = convert_ann(run, ann, corpus)       # stage 2: weight transfer to an SNN
+    random    = random_snn(run, corpus)             # baseline: same graph, random weights
+    finetuned = finetune_snn(run, corpus)           # stage 3: spike-aware fine-tuning
+    results   = evaluate_columns(run, corpus, ...)  # every table column on the test set
+    tables.write_table(...)                         # Markdown/CSV/JSON and figures
+
+Each stage is cached in the run folder (:class:`kspikese.runs.RunFolder`): a finished stage is
+loaded, an interrupted one resumes from its last finished epoch, a changed setting redoes only
+the stages it decides.  Every column is enhanced by the one inference path
+(:func:`kspikese.inference.enhance_array`) with the overlap and batch size of the config's
+``eval:`` section, the same path ``kspikese enhance`` uses.
+"""
+
+import time
+
+import numpy as np
+
+from kspikese import config as configs
+from kspikese import files
+from kspikese.corpus import open_corpus
+from kspikese.runs import RunFolder
+
+COLUMNS_BY_MODEL = {
+    "wave_u_net": ("Wave-U-Net", "SNN-Wave-U-Net"),
+    "conv_tasnet": ("ConvTasNet", "SNN-ConvTasNet"),
+}
+DEFAULT_OVERLAP = 0.25  # of a frame: the overlap-add cross-fade `kspikese enhance` also uses
+RANDOM_SEED_OFFSET = 7919  # the Random SNN's weights are drawn with seed + this
+
+
+def columns(cfg):
+    """The table's columns: ``Noisy``, the ANN, ``Random``, ``Converted SNN``, the fine-tuned SNN."""
+    ann_label, snn_label = COLUMNS_BY_MODEL[cfg["model"]]
+    return ["Noisy", ann_label, "Random", "Converted SNN", snn_label]
+
+
+def column_stages(cfg):
+    """``{column: stage}`` (``None`` for the noisy input itself)."""
+    return dict(zip(columns(cfg), (None, "ann", "random", "convert", "finetune")))
+
+
+# ------------------------------------------------------------------------------------ stages
+def build_ann(cfg, seed):
+    """A fresh, untrained ANN of the config's model (``build_<model>(frame_len, **model_kwargs)``)."""
+    from kspikese import models, training
+
+    training.set_seed(seed)
+    builder = getattr(models, f"build_{cfg['model']}")
+    return builder(frame_len=cfg["frame_len"], **(cfg.get("model_kwargs") or {}))
+
+
+def train_ann(run, corpus, verbose=2):
+    """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``)."""
+    from kspikese import training
+
+    def make(folder):
+        model = build_ann(run.cfg, run.seed)
+        training.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
+                           run.cfg["ann"], run.seed, verbose=verbose)
+        return model
+
+    return run.stage("ann", make)
+
+
+def snn_from(ann, cfg, corpus, seed):
+    """ANN -> SNN by weight transfer with the config's ``convert:`` settings."""
+    from kspikese import training
+
+    calibration = None
+    if str(cfg["convert"].get("input_scale", "int16")).lower() == "data":
+        calibration = corpus.calibration_frames()
+    return training.convert(ann, cfg["convert"], seed, calibration)
+
+
+def convert_ann(run, ann, corpus):
+    """Stage 2: the converted SNN (ω and activation scale from ``convert:``)."""
+    return run.stage("convert", lambda folder: snn_from(ann, run.cfg, corpus, run.seed))
+
+
+def random_snn(run, corpus):
+    """The Random SNN baseline: the same graph with fresh random weights, scaled the same way."""
+    return run.stage("random", lambda folder: snn_from(
+        build_ann(run.cfg, run.seed + RANDOM_SEED_OFFSET), run.cfg, corpus, run.seed))
+
+
+def finetune_snn(run, corpus, verbose=2):
+    """Stage 3: spike-aware fine-tuning of a fresh copy of the converted SNN (in ``finetune/``)."""
+    from kspikese import models, training
+
+    def make(folder):
+        snn = models.load_model(run.path("convert"))
+        training.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
+                          run.cfg["finetune"], run.seed, verbose=verbose)
+        return snn
+
+    return run.stage("finetune", make)
+
+
+# -------------------------------------------------------------------------------- evaluation
+def eval_settings(cfg):
+    """``(overlap, batch_size)`` of the inference path from the config's ``eval:`` section."""
+    ev = cfg.get("eval") or {}
+    return float(ev.get("overlap", DEFAULT_OVERLAP)), int(ev.get("batch_size", 8))
+
+
+def enhance_all(model, audios, cfg):
+    """Enhance whole utterances with the one inference path and the config's eval settings."""
+    from kspikese import inference
+
+    overlap, batch_size = eval_settings(cfg)
+    return [inference.enhance_array(model, a, frame_len=cfg["frame_len"], overlap=overlap,
+                                    batch_size=batch_size) for a in audios]
+
+
+def evaluate_columns(run, corpus, models_by_stage, workers=2):
+    """Metrics of every column on whole test utterances: ``{column: {"means", "rows", ...}}``.
+
+    A column's result is cached in ``eval/<column>.json`` under the fingerprint of the test set,
+    the metrics, the inference settings and the column's stage.
+    """
+    import json
+
+    from kspikese.metrics import evaluate_set
+
+    test = corpus.test_utterances()
+    metrics = run.cfg["eval"].get("metrics")
+    test_fp = configs.fingerprint([n for n, _, _ in test], metrics, eval_settings(run.cfg))
+    results = {}
+    for column, stage in column_stages(run.cfg).items():
+        fp = [test_fp, run.fingerprints()[stage] if stage else ""]
+        path = run.dir / "eval" / f"{column.replace(' ', '_')}.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached.get("fingerprint") == fp:
+                results[column] = cached
+                continue
+        t0 = time.perf_counter()
+        noisy = [n for _, _, n in test]
+        outs = noisy if stage is None else enhance_all(models_by_stage[stage], noisy, run.cfg)
+        rows, means = evaluate_set([(n, clean, out) for (n, clean, _), out in zip(test, outs)],
+                                   workers=workers, metrics=metrics)
+        results[column] = {"fingerprint": fp, "means": means, "rows": rows,
+                           "seconds": round(time.perf_counter() - t0, 1)}
+        files.write_json(path, results[column])
+        print(f"[eval] {column}: SI-SNR {means.get('si_snr', float('nan')):.2f} dB "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return results
+
+
+def save_examples(run, corpus, models_by_stage):
+    """What the figures show, kept in ``eval/``: one test utterance as every model enhances it
+    (``example/<label>.wav``) and the fine-tuned SNN's firing rates (``firing_rates.json``)."""
+    from kspikese import report
+    from kspikese.data.framing import frame
+
+    test = corpus.test_utterances()
+    name, clean, noisy = max(test[: min(len(test), 20)], key=lambda t: len(t[1]))
+    ann_label, snn_label = COLUMNS_BY_MODEL[run.cfg["model"]]
+    example = run.dir / "eval" / "example"
+    signals = {"noisy": noisy, "clean": clean,
+               ann_label: enhance_all(models_by_stage["ann"], [noisy], run.cfg)[0],
+               snn_label: enhance_all(models_by_stage["finetune"], [noisy], run.cfg)[0]}
+    for label, audio in signals.items():
+        files.write_audio(example / f"{label}.wav", audio)
+    files.write_json(example / "order.json", {"utterance": name, "labels": list(signals)})
+    frames = np.concatenate([frame(n, run.cfg["frame_len"])[0] for _, _, n in test[:4]])[:8]
+    rates = report.firing_rates(models_by_stage["finetune"], frames[..., None])
+    files.write_json(run.dir / "eval" / "firing_rates.json", rates)
+
+
+# ------------------------------------------------------------------------------------- table
+def reproduce(table, *, seed=0, data="default", results="results", quick=False, force=False,
+              data_dir=None, vctk_root=None, timit_root=None, workers=2, overrides=None,
+              verbose=2):
+    """Run the three stages of ``table`` (cached where done) and write its table.
+
+    Parameters
+    ----------
+    table : str
+        ``table1`` .. ``table4`` or a path to an experiment YAML.
+    seed : int
+        Training, conversion and neuron seed.
+    data : {"default", "vctk", "timit"}
+        The corpus; ``vctk_root`` / ``timit_root`` locate the user's copies.
+    results : str or Path
+        Where ``runs/<run>/`` and ``<table>/`` go.
+    quick : bool
+        Merge the YAML's ``quick:`` overrides (tiny subset, few steps).
+    force : bool
+        Delete the run folder first.
+    workers : int
+        Metric worker processes.
+    overrides : dict, optional
+        Config overrides merged last (experiments and tests).
+
+    Returns
+    -------
+    dict
+        The table's JSON payload (also written to ``results/<table>/<table>.json``).
+    """
+    from kspikese import tables
+
+    t0 = time.perf_counter()
+    run, corpus = open_run(table, seed=seed, data=data, results=results, quick=quick, force=force,
+                           data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
+                           overrides=overrides)
+    print(f"[{run.table}] {run.cfg['title']} — run folder {run.dir}", flush=True)
+    ann = train_ann(run, corpus, verbose)
+    converted = convert_ann(run, ann, corpus)
+    random = random_snn(run, corpus)
+    finetuned = finetune_snn(run, corpus, verbose)
+    models_by_stage = {"ann": ann, "convert": converted, "random": random, "finetune": finetuned}
+    results_ = evaluate_columns(run, corpus, models_by_stage, workers=workers)
+    save_examples(run, corpus, models_by_stage)
+    return tables.write_table(run, results_, time.perf_counter() - t0)
+
+
+def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
+             data_dir=None, vctk_root=None, timit_root=None, overrides=None):
+    """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
+    is made; arguments as :func:`reproduce`).
+
+    Returns
+    -------
+    (RunFolder, Corpus)
+    """
+    cfg = configs.load(table, quick=quick, overrides=overrides)
+    corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
+    run = RunFolder(cfg, seed=seed, data=data, results=results, force=force)
+    run.record_data(corpus.info)
+    return run, corpus
+
+
+def ensure_models(table, *, verbose=2, **kwargs):
+    """Train, convert and fine-tune what is missing for ``table`` (``kwargs`` as :func:`open_run`).
+
+    Returns
+    -------
+    (RunFolder, Corpus)
+        The run (``run.path(stage)`` locates each model) and its corpus.
+    """
+    run, corpus = open_run(table, **kwargs)
+    ann = train_ann(run, corpus, verbose)
+    convert_ann(run, ann, corpus)
+    random_snn(run, corpus)
+    finetune_snn(run, corpus, verbose)
+    return run, corpus

@@ -1,0 +1,130 @@
+"""A run folder: where one table's stages keep their models, and which of them are done.
+
+A run lives in ``results/runs/<table>[-quick]-<data>-seed<S>/``::
+
+    run.json            fingerprints of the finished stages, data description, wall times
+    ann/                stage 1: checkpoints, state.json, log.csv, tb/; ann.keras when finished
+    converted.keras     stage 2: the converted SNN (weight transfer + activation scale)
+    random.keras        the Random SNN baseline (same graph, fresh random weights)
+    finetune/           stage 3: checkpoints, logs; finetuned.keras when finished
+    eval/               per-column metrics (<column>.json), example outputs, firing rates
+
+A stage's *fingerprint* hashes the settings that decide it and the fingerprints of the stages it
+builds on.  :meth:`RunFolder.stage` reuses a stage's model when its fingerprint matches
+``run.json``; otherwise it clears the stage's folder (if it holds another config's work), makes
+the model, saves it atomically and records the fingerprint and the wall time.
+"""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from kspikese import config as configs
+from kspikese import files
+
+# stage -> (model file in the run folder, the one-line summary printed when it is made)
+STAGES = {
+    "ann": ("ann/ann.keras", "[stage 1] ANN trained"),
+    "convert": ("converted.keras", "[stage 2] converted to SNN"),
+    "random": ("random.keras", "[baseline] Random SNN built"),
+    "finetune": ("finetune/finetuned.keras", "[stage 3] SNN fine-tuned"),
+}
+
+
+def run_name(table, data="default", seed=0, quick=False):
+    """``<table>[-quick]-<data>-seed<S>``, the folder name of a run under ``results/runs/``."""
+    return f"{table}{'-quick' if quick else ''}-{data}-seed{int(seed)}"
+
+
+class RunFolder:
+    """The folder, config and stage records of one run.
+
+    Parameters
+    ----------
+    cfg : dict
+        The experiment config (:func:`kspikese.config.load`).
+    seed : int
+        Training, conversion and neuron seed.
+    data : str
+        Data source name (part of the folder name and of every fingerprint).
+    results : str or Path
+        The results folder; the run goes to ``results/runs/<name>/``.
+    force : bool
+        Delete the run folder first (every stage is redone).
+    """
+
+    def __init__(self, cfg, seed=0, data="default", results="results", force=False):
+        self.cfg = cfg
+        self.table = cfg["table"]
+        self.seed = int(seed)
+        self.data = data
+        self.quick = bool(cfg.get("quick", False))
+        self.results = Path(results)
+        self.dir = self.results / "runs" / run_name(self.table, data, self.seed, self.quick)
+        if force and self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "run.json"
+        self.state = json.loads(path.read_text()) if path.exists() else {"stages": {}}
+
+    def path(self, stage):
+        """The model file of ``stage``."""
+        return self.dir / STAGES[stage][0]
+
+    def fingerprints(self):
+        """``{stage: fingerprint}`` from the settings that decide each stage."""
+        c = self.cfg
+        base = {"model": c["model"], "model_kwargs": c.get("model_kwargs", {}), "data": self.data,
+                "recipe": c["recipe"], "limits": c.get("data", {}), "frame_len": c["frame_len"],
+                "batch_size": c.get("batch_size", 8), "seed": self.seed}
+        ann = configs.fingerprint(base, c["ann"])
+        conv = configs.fingerprint(ann, c["convert"])
+        return {"ann": ann, "convert": conv, "random": configs.fingerprint(base, c["convert"]),
+                "finetune": configs.fingerprint(conv, c["finetune"])}
+
+    def save_state(self):
+        files.write_json(self.dir / "run.json", self.state)
+
+    def record_data(self, info):
+        """Keep the data description in ``run.json`` (the tables print it)."""
+        self.state["data"] = info
+        self.save_state()
+
+    def stage_done(self, stage):
+        """Whether ``stage`` finished with the current settings and its model file exists."""
+        record = self.state["stages"].get(stage, {})
+        return (self.path(stage).exists() and record.get("done", True)
+                and record.get("fingerprint") == self.fingerprints()[stage])
+
+    def stage(self, stage, make):
+        """The model of ``stage``: loaded when done with these settings, else ``make(folder)``.
+
+        ``make`` receives the stage's working folder and returns the Keras model; the model is
+        saved to the stage's file and the stage recorded as done with its wall time.
+        """
+        from kspikese import models
+
+        path = self.path(stage)
+        if self.stage_done(stage):
+            return models.load_model(path)
+        fingerprint = self.fingerprints()[stage]
+        recorded = self.state["stages"].get(stage, {}).get("fingerprint")
+        if recorded not in (None, fingerprint) and path.parent != self.dir:
+            shutil.rmtree(path.parent, ignore_errors=True)  # another config's work: start over
+        self.state["stages"][stage] = {"fingerprint": fingerprint, "done": False}
+        self.save_state()
+        t0 = time.perf_counter()
+        model = make(path.parent)
+        models.save_model(model, path)
+        seconds = time.perf_counter() - t0
+        self.state["stages"][stage] = {"fingerprint": fingerprint, "done": True,
+                                       "seconds": round(seconds, 1)}
+        self.save_state()
+        print(f"{STAGES[stage][1]} in {seconds:.0f} s -> {path}", flush=True)
+        return model
+
+    def history(self, stage):
+        """The per-epoch history of a training stage (``ann`` or ``finetune``), or ``[]``."""
+        state = self.path(stage).parent / "state.json"
+        return json.loads(state.read_text())["history"] if state.exists() else []
