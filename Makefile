@@ -78,8 +78,9 @@ NENGO_VENV ?= .venv-nengo
 NPY        := $(NENGO_VENV)/bin/python
 NENGO_STAMP := $(NENGO_VENV)/.kspikese-nengo-installed
 NENGO_TABLE ?= table1
-NENGO_CKPT ?= $(RESULTS)/runs/$(NENGO_TABLE)-$(DATA)-seed$(SEED)/finetune/finetuned.keras
-NENGO_NET  ?= $(RESULTS)/nengo/$(NENGO_TABLE)-$(DATA)-seed$(SEED)
+RUN_NAME    = $(1)$(if $(filter 1,$(QUICK)),-quick)-$(DATA)-seed$(SEED)
+NENGO_CKPT ?= $(RESULTS)/runs/$(call RUN_NAME,$(NENGO_TABLE))/finetune/finetuned.keras
+NENGO_NET  ?= $(RESULTS)/nengo/$(call RUN_NAME,$(NENGO_TABLE))
 NENGO_UTTERANCES ?= 8
 
 nengo-env: $(NENGO_STAMP)  ## create .venv-nengo: TF 2.12.1, nengo 3.2.0, nengo-dl 3.6.0, kspikese
