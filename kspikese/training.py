@@ -36,14 +36,20 @@ def set_seed(seed):
         pass
 
 
-def compile_model(model, lr):
-    """Adam + SNR loss, with SNR and SI-SNR as metrics."""
+def compile_model(model, lr, loss=None, metrics=None):
+    """Compile ``model`` with Adam(``lr``) and ``loss`` (default: the SNR loss, with SI-SNR and
+    SNR as metrics)."""
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=lr),
-        loss=losses.snr_loss,
-        metrics=[losses.si_snr, losses.snr],
+        loss=losses.snr_loss if loss is None else loss,
+        metrics=[losses.si_snr, losses.snr] if metrics is None else list(metrics),
     )
     return model
+
+
+def epoch_data(data):
+    """``data`` as a function of the epoch: a callable is returned as is, a dataset repeated."""
+    return data if callable(data) else (lambda epoch: data)
 
 
 def _read_state(folder):
@@ -62,28 +68,57 @@ def _write_log_csv(path, history):
 
 
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
-                  steps_per_epoch=None, validation_steps=None, verbose=1):
+                  steps_per_epoch=None, validation_steps=None, verbose=1, loss=None, metrics=None,
+                  monitor="val_si_snr", mode="max", callbacks=()):
     """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
 
-    ``make_train(epoch)`` returns the training ``tf.data.Dataset`` for that epoch (its shuffle is
-    seeded by ``seed + epoch``, so a resumed run sees the same order as an uninterrupted one).
-    Early stopping watches validation SI-SNR: training stops after ``patience`` epochs without a
-    new best, and the best epoch's weights are restored at the end.
+    Parameters
+    ----------
+    model : tf.keras.Model
+        Trained in place; at the end it holds the best epoch's weights.
+    make_train : callable or tf.data.Dataset
+        ``make_train(epoch)`` returns the training dataset of that epoch (its shuffle seeded by
+        ``seed + epoch``, so a resumed run sees the same order as an uninterrupted one); a
+        dataset is used as it is for every epoch.
+    valid : tf.data.Dataset
+        Validation data, scored after every epoch.
+    folder : str or Path
+        ``ckpt-N.*`` (weights + optimiser after epoch N, the last two kept), ``best_weights.h5``,
+        ``state.json`` (epoch, best, history; the commit point of an epoch), ``log.csv``, ``tb/``.
+    epochs, lr, patience, seed : int, float, int, int
+        At most ``epochs`` epochs of Adam(``lr``); stop after ``patience`` epochs without a new
+        best ``monitor``.
+    label : str
+        Prefix of the progress lines.
+    steps_per_epoch, validation_steps : int, optional
+        Passed to Keras.
+    loss, metrics : optional
+        Default: the SNR loss, SI-SNR and SNR metrics (speech enhancement).
+    monitor, mode : str
+        The validation quantity early stopping watches (``"val_<metric>"`` or ``"val_loss"``) and
+        whether larger (``"max"``) or smaller (``"min"``) is better.
+    callbacks : sequence of tf.keras.callbacks.Callback
+        Extra callbacks for every epoch's ``fit``.
 
-    Files in ``folder``: ``ckpt-N.*`` (weights + optimiser after epoch N, the last two kept),
-    ``best_weights.h5``, ``state.json`` (epoch, best, history), ``log.csv`` and ``tb/`` (TensorBoard).
-    Returns the history, a list of per-epoch dicts.
+    Returns
+    -------
+    list of dict
+        The history, one row per epoch.
     """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
+    make_train = epoch_data(make_train)
+    sign = 1.0 if mode == "max" else -1.0
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    compile_model(model, lr)
+    compile_model(model, lr, loss, metrics)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
                                     "history": [], "done": False}
     if state["epoch"] > 0:
         ckpt.restore(str(folder / f"ckpt-{state['epoch']}")).expect_partial()
-        print(f"[{label}] resuming after epoch {state['epoch']} (best val SI-SNR "
-              f"{state['best']:.2f} dB at epoch {state['best_epoch']})", flush=True)
+        print(f"[{label}] resuming after epoch {state['epoch']} (best {monitor} "
+              f"{sign * state['best']:.4g} at epoch {state['best_epoch']})", flush=True)
     tensorboard = tf.keras.callbacks.TensorBoard(str(folder / "tb"), update_freq="epoch",
                                                  profile_batch=0, write_graph=False)
     t0 = time.perf_counter()
@@ -92,7 +127,7 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         tf.keras.utils.set_random_seed(int(seed) + epoch)
         hist = model.fit(make_train(epoch), epochs=epoch + 1, initial_epoch=epoch,
                          steps_per_epoch=steps_per_epoch, verbose=verbose,
-                         callbacks=[tensorboard])
+                         callbacks=[tensorboard, *callbacks])
         # validate with BatchNorm statistics that describe the data (training mode, which uses
         # batch statistics, is unaffected by them)
         recalibrate_batchnorm(model, make_train(epoch))
@@ -104,8 +139,11 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
             print(f"[{label}] epoch {epoch + 1}: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in row.items() if k.startswith("val_")), flush=True)
         state["history"].append(row)
-        score = row.get("val_si_snr", -row.get("val_loss", np.inf))
-        if not np.isfinite(state["best"]) or score > state["best"]:
+        if monitor not in row:
+            raise ValueError(f"[{label}] monitor {monitor!r} is not among the validation "
+                             f"results {sorted(k for k in row if k.startswith('val_'))}")
+        score = sign * row[monitor]
+        if not np.isfinite(state["best"]) or (np.isfinite(score) and score > state["best"]):
             state.update(best=float(score), best_epoch=epoch + 1, wait=0)
             with files.atomic_path(folder / "best_weights.h5") as tmp:
                 model.save_weights(str(tmp))
@@ -118,10 +156,10 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         _write_log_csv(folder / "log.csv", state["history"])
         _drop_old_checkpoints(folder, keep=(epoch, epoch + 1))
         if state["done"]:
-            print(f"[{label}] early stop: no better val SI-SNR for {patience} epochs", flush=True)
+            print(f"[{label}] early stop: no better {monitor} for {patience} epochs", flush=True)
     if (folder / "best_weights.h5").exists():
         model.load_weights(str(folder / "best_weights.h5"))  # saved after recalibration
-    print(f"[{label}] {state['epoch']} epochs, best val SI-SNR {state['best']:.2f} dB at epoch "
+    print(f"[{label}] {state['epoch']} epochs, best {monitor} {sign * state['best']:.4g} at epoch "
           f"{state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)", flush=True)
     return state["history"]
 

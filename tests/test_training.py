@@ -162,3 +162,37 @@ def test_batchnorm_recalibration_gives_the_data_statistics():
     np.testing.assert_allclose(bn.moving_mean.numpy(), batches.mean(1).mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), batches.var(1).mean(0), rtol=1e-3)
     assert bn.momentum == 0.99  # restored
+
+
+def test_fit_resumable_takes_a_user_loss_metric_monitor_and_callbacks(tmp_path):
+    """A classifier: cross-entropy, accuracy, early stopping on the validation loss (mode min)."""
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    inp = tf.keras.Input((8,))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(2, name="readout")(inp))
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    seen = []
+
+    class Count(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    history = training.fit_resumable(model, ds, ds, tmp_path, epochs=3, lr=0.05, patience=5,
+                                     seed=0, label="clf", verbose=0, loss=loss,
+                                     metrics=["accuracy"], monitor="val_loss", mode="min",
+                                     callbacks=[Count()])
+    assert seen == [0, 1, 2] and len(history) == 3
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    state = json.loads((tmp_path / "state.json").read_text())
+    losses_ = [row["val_loss"] for row in history]
+    assert state["best_epoch"] == 1 + int(np.argmin(losses_))
+    assert state["best"] == pytest.approx(-min(losses_))
+    with pytest.raises(ValueError, match="monitor 'val_si_snr' is not among"):
+        training.fit_resumable(model, ds, ds, tmp_path / "b", epochs=1, lr=0.05, patience=1,
+                               seed=0, label="clf", verbose=0, loss=loss, metrics=["accuracy"])
+    with pytest.raises(ValueError, match="mode: expected 'max' or 'min'"):
+        training.fit_resumable(model, ds, ds, tmp_path / "c", epochs=1, lr=0.05, patience=1,
+                               seed=0, label="clf", verbose=0, mode="up")
