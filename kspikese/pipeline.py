@@ -24,7 +24,7 @@ import numpy as np
 from kspikese import config as configs
 from kspikese import files
 from kspikese.corpus import open_corpus
-from kspikese.runs import RunFolder
+from kspikese.runs import TableRun
 
 COLUMNS_BY_MODEL = {
     "wave_u_net": ("Wave-U-Net", "SNN-Wave-U-Net"),
@@ -228,11 +228,11 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
 
     Returns
     -------
-    (RunFolder, Corpus)
+    (TableRun, Corpus)
     """
     cfg = configs.load(table, quick=quick, overrides=overrides)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    run = RunFolder(cfg, seed=seed, data=data, results=results, force=force)
+    run = TableRun(cfg, seed=seed, data=data, results=results, force=force)
     run.record_data(corpus.info)
     return run, corpus
 
@@ -242,7 +242,7 @@ def ensure_models(table, *, verbose=2, **kwargs):
 
     Returns
     -------
-    (RunFolder, Corpus)
+    (TableRun, Corpus)
         The run (``run.path(stage)`` locates each model) and its corpus.
     """
     run, corpus = open_run(table, **kwargs)

@@ -37,31 +37,41 @@ def run_name(table, data="default", seed=0, quick=False):
     return f"{table}{'-quick' if quick else ''}-{data}-seed{int(seed)}"
 
 
+def stage_fingerprints(base, ann, convert, finetune):
+    """``{stage: fingerprint}``: each stage hashes its own settings and the stages before it.
+
+    ``base`` holds what every stage depends on (model, data, seed); ``ann``, ``convert`` and
+    ``finetune`` are the settings of the three stages (``ann=None``: a given, trained ANN).
+    The Random baseline depends on ``base`` and ``convert`` only.
+    """
+    ann_fp = configs.fingerprint(base, ann)
+    conv = configs.fingerprint(ann_fp, convert)
+    return {"ann": ann_fp, "convert": conv, "random": configs.fingerprint(base, convert),
+            "finetune": configs.fingerprint(conv, finetune)}
+
+
 class RunFolder:
-    """The folder, config and stage records of one run.
+    """A folder of stages, each cached under the fingerprint of the settings that decide it.
 
     Parameters
     ----------
-    cfg : dict
-        The experiment config (:func:`kspikese.config.load`).
-    seed : int
-        Training, conversion and neuron seed.
-    data : str
-        Data source name (part of the folder name and of every fingerprint).
-    results : str or Path
-        The results folder; the run goes to ``results/runs/<name>/``.
+    folder : str or Path
+        Created if missing; ``run.json`` in it records the stages.
+    fingerprints : dict
+        ``{stage: fingerprint}`` of the current settings (:func:`stage_fingerprints`).
     force : bool
-        Delete the run folder first (every stage is redone).
+        Delete the folder first (every stage is redone).
+    cfg : dict, optional
+        The experiment config of a table run (:func:`table_run`).
+    seed : int
+        The run's seed.
     """
 
-    def __init__(self, cfg, seed=0, data="default", results="results", force=False):
+    def __init__(self, folder, fingerprints, force=False, cfg=None, seed=0):
+        self.dir = Path(folder)
+        self._fingerprints = dict(fingerprints)
         self.cfg = cfg
-        self.table = cfg["table"]
         self.seed = int(seed)
-        self.data = data
-        self.quick = bool(cfg.get("quick", False))
-        self.results = Path(results)
-        self.dir = self.results / "runs" / run_name(self.table, data, self.seed, self.quick)
         if force and self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -73,15 +83,8 @@ class RunFolder:
         return self.dir / STAGES[stage][0]
 
     def fingerprints(self):
-        """``{stage: fingerprint}`` from the settings that decide each stage."""
-        c = self.cfg
-        base = {"model": c["model"], "model_kwargs": c.get("model_kwargs", {}), "data": self.data,
-                "recipe": c["recipe"], "limits": c.get("data", {}), "frame_len": c["frame_len"],
-                "batch_size": c.get("batch_size", 8), "seed": self.seed}
-        ann = configs.fingerprint(base, c["ann"])
-        conv = configs.fingerprint(ann, c["convert"])
-        return {"ann": ann, "convert": conv, "random": configs.fingerprint(base, c["convert"]),
-                "finetune": configs.fingerprint(conv, c["finetune"])}
+        """``{stage: fingerprint}`` of the current settings."""
+        return dict(self._fingerprints)
 
     def save_state(self):
         files.write_json(self.dir / "run.json", self.state)
@@ -128,3 +131,32 @@ class RunFolder:
         """The per-epoch history of a training stage (``ann`` or ``finetune``), or ``[]``."""
         state = self.path(stage).parent / "state.json"
         return json.loads(state.read_text())["history"] if state.exists() else []
+
+
+class TableRun(RunFolder):
+    """The run of one table: ``results/runs/<table>[-quick]-<data>-seed<S>/``.
+
+    Parameters
+    ----------
+    cfg : dict
+        The experiment config (:func:`kspikese.config.load`).
+    seed : int
+        Training, conversion and neuron seed.
+    data : str
+        Data source name (part of the folder name and of every fingerprint).
+    results : str or Path
+        The results folder.
+    force : bool
+        Delete the run folder first.
+    """
+
+    def __init__(self, cfg, seed=0, data="default", results="results", force=False):
+        base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
+                "data": data, "recipe": cfg["recipe"], "limits": cfg.get("data", {}),
+                "frame_len": cfg["frame_len"], "batch_size": cfg.get("batch_size", 8),
+                "seed": int(seed)}
+        fps = stage_fingerprints(base, cfg["ann"], cfg["convert"], cfg["finetune"])
+        self.table, self.data, self.results = cfg["table"], data, Path(results)
+        self.quick = bool(cfg.get("quick", False))
+        folder = self.results / "runs" / run_name(self.table, data, seed, self.quick)
+        super().__init__(folder, fps, force=force, cfg=cfg, seed=seed)

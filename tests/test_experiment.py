@@ -9,7 +9,7 @@ import pytest
 from kspikese import config as configs
 from kspikese.cli import main
 from kspikese.corpus import CorpusError, check_data_arguments
-from kspikese.runs import RunFolder
+from kspikese.runs import TableRun
 from kspikese.data.testing import make_fake_corpus
 
 
@@ -70,11 +70,11 @@ def test_second_run_reuses_every_stage_and_gives_the_same_table(quick_run, capsy
 def test_changed_config_redoes_only_the_affected_stages(quick_run):
     root, _ = quick_run
     changed = configs.load("table1", quick=True, overrides={"finetune": {"lr": 5e-4}})
-    run = RunFolder(changed, results=root / "results")
+    run = TableRun(changed, results=root / "results")
     fps = run.fingerprints()
     assert run.stage_done("ann") and run.stage_done("convert") and run.stage_done("random")
     assert not run.stage_done("finetune")
-    same = RunFolder(configs.load("table1", quick=True), results=root / "results")
+    same = TableRun(configs.load("table1", quick=True), results=root / "results")
     assert fps["ann"] == same.fingerprints()["ann"]
     assert fps["finetune"] != same.fingerprints()["finetune"]
 
