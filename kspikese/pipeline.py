@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from kspikese import config as configs
-from kspikese import files
+from kspikese import files, hybrid
 from kspikese.corpus import open_corpus
 from kspikese.runs import TableRun
 
@@ -57,12 +57,10 @@ def build_ann(cfg, seed):
 
 def train_ann(run, corpus, verbose=2):
     """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``)."""
-    from kspikese import training
-
     def make(folder):
         model = build_ann(run.cfg, run.seed)
-        training.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
-                           run.cfg["ann"], run.seed, verbose=verbose)
+        hybrid.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
+                         seed=run.seed, verbose=verbose, **hybrid.stage_settings(run.cfg["ann"]))
         return model
 
     return run.stage("ann", make)
@@ -70,12 +68,10 @@ def train_ann(run, corpus, verbose=2):
 
 def snn_from(ann, cfg, corpus, seed):
     """ANN -> SNN by weight transfer with the config's ``convert:`` settings."""
-    from kspikese import training
+    from kspikese.convert import needs_calibration
 
-    calibration = None
-    if str(cfg["convert"].get("input_scale", "int16")).lower() == "data":
-        calibration = corpus.calibration_frames()
-    return training.convert(ann, cfg["convert"], seed, calibration)
+    calibration = corpus.calibration_frames() if needs_calibration(cfg["convert"]) else None
+    return hybrid.convert(ann, calibration, seed=seed, **cfg["convert"])
 
 
 def convert_ann(run, ann, corpus):
@@ -91,12 +87,12 @@ def random_snn(run, corpus):
 
 def finetune_snn(run, corpus, verbose=2):
     """Stage 3: spike-aware fine-tuning of a fresh copy of the converted SNN (in ``finetune/``)."""
-    from kspikese import models, training
+    from kspikese import models
 
     def make(folder):
         snn = models.load_model(run.path("convert"))
-        training.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
-                          run.cfg["finetune"], run.seed, verbose=verbose)
+        hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
+                        seed=run.seed, verbose=verbose, **hybrid.stage_settings(run.cfg["finetune"]))
         return snn
 
     return run.stage("finetune", make)
