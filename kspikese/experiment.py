@@ -251,12 +251,12 @@ class Run:
         return self._stage("ann", make)
 
     def _snn_from(self, ann, seed):
-        from kspikese import training
+        from kspikese import convert
 
         calibration = None
-        if str(self.cfg["convert"].get("input_scale", "int16")).lower() == "data":
+        if convert.needs_calibration(self.cfg["convert"]):
             calibration = self.calibration_frames()
-        return training.convert(ann, self.cfg["convert"], seed, calibration)
+        return convert.convert(ann, self.cfg["convert"], seed, calibration)
 
     def converted(self):
         """Stage 2 (cached): the converted SNN (ω and activation scale from ``convert:``)."""
@@ -365,7 +365,7 @@ def build_table(run, results, test, runtime_s):
     md = [f"# {run.table}: {cfg['title']}", "",
           f"Our numbers. Data: {data_line}. Seed {run.seed}; ω (dt) = {conv['dt']}, "
           f"{conv.get('timesteps', 1)} timestep; activation scale before conversion: "
-          f"`{conv.get('input_scale', 'int16')}`{' (QUICK run: tiny subset, few steps)' if run.quick else ''}.",
+          f"`{conv.get('activation_scale', 'int16')}`{' (QUICK run: tiny subset, few steps)' if run.quick else ''}.",
           "", report.markdown_table(header, rows), ""]
     if paper_cols:
         md += [f"Paper ({cfg.get('paper_data', 'the paper data set')}; Abuhajar et al. 2025, "
@@ -381,7 +381,7 @@ def build_table(run, results, test, runtime_s):
     payload = {"table": run.table, "title": cfg["title"], "data": info, "columns": columns,
                "metrics": ours, "paper": paper, "paper_data": cfg.get("paper_data"),
                "omega": conv["dt"], "timesteps": conv.get("timesteps", 1),
-               "input_scale": conv.get("input_scale", "int16"), "seed": run.seed,
+               "activation_scale": conv.get("activation_scale", "int16"), "seed": run.seed,
                "quick": run.quick, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1),
                "stages": run.state.get("stages", {}),
