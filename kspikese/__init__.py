@@ -28,7 +28,7 @@ if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
 
 # Names resolved on first access (PEP 562), so `import kspikese` does not import TensorFlow.
 _LAZY = {
-    "to_spiking": "kspikese.conversion",
+    "to_spiking": "kspikese.convert",
     "enhance": "kspikese.enhancement",
     "evaluate_pair": "kspikese.metrics",
     "evaluate_set": "kspikese.metrics",

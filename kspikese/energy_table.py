@@ -69,16 +69,16 @@ def _frames(pairs, frame_len):
 
 def _load_models(model_key, table, args, cfg):
     """``(ann, snn, snn_stage)``: the pipeline's models, or fresh untrained ones."""
-    from kspikese import experiment, models, training
+    from kspikese import convert, experiment, models, training
 
     if args.untrained:
         training.set_seed(args.seed)
         ann = models.build_model(cfg["model"], frame_len=cfg["frame_len"],
                                  **(cfg.get("model_kwargs") or {}))
         calibration = None
-        if str(cfg["convert"].get("input_scale")) == "data":
+        if convert.needs_calibration(cfg["convert"]):
             calibration = _frames(_splits(cfg, args)["train"][:16], cfg["frame_len"])[:16]
-        return ann, training.convert(ann, cfg["convert"], args.seed, calibration), "untrained"
+        return ann, convert.convert(ann, cfg["convert"], args.seed, calibration), "untrained"
     paths = experiment.ensure_models(table, seed=args.seed, data=args.data, results=args.results,
                                      quick=args.quick, force=args.force, data_dir=args.data_dir,
                                      vctk_root=args.vctk_root, timit_root=args.timit_root)

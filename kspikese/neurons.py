@@ -30,16 +30,19 @@ import keras_spiking
 
 _register = tf.keras.utils.register_keras_serializable("kspikese")
 
-_RELU_NAMES = ("relu",)
-_LINEAR_NAMES = ("linear",)
 
 
 def activation_name(activation):
-    """The Keras name of an activation function (``None`` counts as ``"linear"``)."""
+    """The Keras name of an activation function (``None`` counts as ``"linear"``).
+
+    A :class:`Rectifier` is named by its parameters, e.g. ``"rectifier(max_value=6)"``.
+    """
     if activation is None:
         return "linear"
     if activation is tf.nn.relu:
         return "relu"
+    if isinstance(activation, Rectifier):
+        return repr(activation)
     try:
         name = tf.keras.activations.serialize(activation)
     except (ValueError, TypeError):
@@ -47,6 +50,73 @@ def activation_name(activation):
     if isinstance(name, dict):  # a custom activation
         return name.get("config", name.get("class_name", repr(activation)))
     return str(name)
+
+
+@_register
+class Rectifier:
+    """Keras' rectifier with its parameters as an activation object (serialisable, so a
+    ``SpikingActivation`` can use it as its rate function):
+
+        f(x) = m            for x >= m
+        f(x) = x            for θ <= x < m
+        f(x) = α·(x - θ)    for x < θ
+
+    with ``m = max_value`` (``None``: no clip), ``α = negative_slope`` and ``θ = threshold``:
+    exactly ``tf.keras.layers.ReLU(max_value, negative_slope, threshold)``.  ``Rectifier()`` is
+    the ReLU, ``Rectifier(max_value=6)`` is ReLU6, ``Rectifier(negative_slope=0.3)`` is
+    ``LeakyReLU(alpha=0.3)``.
+
+    Parameters
+    ----------
+    max_value : float or None
+        Upper clip ``m`` (must be > 0).
+    negative_slope : float
+        Slope ``α`` below the threshold (>= 0).
+    threshold : float
+        ``θ``.
+    """
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0):
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope = float(negative_slope)
+        self.threshold = float(threshold)
+        if self.max_value is not None and not self.max_value > 0:
+            raise ValueError(f"Rectifier: max_value must be > 0, got {max_value!r}")
+        if not self.negative_slope >= 0:
+            raise ValueError(f"Rectifier: negative_slope must be >= 0, got {negative_slope!r}")
+
+    def __call__(self, x):
+        return tf.keras.activations.relu(x, alpha=self.negative_slope, max_value=self.max_value,
+                                         threshold=self.threshold)
+
+    @property
+    def plain(self):
+        """Whether this is the plain ReLU ``max(x, 0)``."""
+        return self.max_value is None and self.negative_slope == 0 and self.threshold == 0
+
+    def scaled(self, c):
+        """The rectifier ``g`` with ``g(c·x) = c·f(x)``: ``m·c``, ``θ·c``, ``α`` unchanged."""
+        return Rectifier(None if self.max_value is None else self.max_value * c,
+                         self.negative_slope, self.threshold * c)
+
+    def get_config(self):
+        return {"max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return isinstance(other, Rectifier) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash(tuple(self.get_config().values()))
+
+    def __repr__(self):
+        parts = [f"{k}={v:g}" for k, v in self.get_config().items()
+                 if v is not None and (k == "max_value" or v != 0)]
+        return f"rectifier({', '.join(parts)})"
 
 
 def spiking_activation(activation, dt, seed, name, spiking_aware_training=True, timesteps=1):
@@ -131,7 +201,7 @@ class SynapticMultiply(tf.keras.layers.Layer):
     elements if ``activation`` is ReLU (the neuron that re-emits the product as spikes), else 0.
 
     ``scale`` keeps the product in the units of its inputs: with both inputs ``c`` times larger
-    (:func:`kspikese.conversion.scale_activations`) the product is ``c²`` times larger, so
+    (:func:`kspikese.convert.scale_activations`) the product is ``c²`` times larger, so
     ``scale`` is divided by ``c``.  It is part of the config, so it survives save/load.
     """
 
@@ -286,6 +356,7 @@ def custom_objects():
         "MeanTime": MeanTime,
         "TimeSplit": TimeSplit,
         "TimeMerge": TimeMerge,
+        "Rectifier": Rectifier,
         "SpikingActivation": keras_spiking.SpikingActivation,
         "SpikingActivationCell": keras_spiking.SpikingActivationCell,
         "Lowpass": keras_spiking.Lowpass,

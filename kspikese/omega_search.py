@@ -1,7 +1,7 @@
 """``kspikese omega-search``: the paper's grid over ω (dt), with the activation scale as a second axis.
 
 For each ω in the grid (paper §4.2: 1e-4, 1e-3, 1e-2, 1e-1, 1) and each activation scale
-(``input_scale`` options, see :mod:`kspikese.normalization`), the table's trained ANN is converted,
+(the ``convert: activation_scale`` options, see :mod:`kspikese.convert.settings`), the table's trained ANN is converted,
 fine-tuned briefly with spike-aware training, and scored on the validation set (SI-SNR), with the
 SNN's estimated energy per inference beside it, so accuracy can be read against energy.
 Results: ``results/omega_search/<table>/omega_search.{md,csv,json}`` and ``omega_search.png``.
@@ -33,7 +33,7 @@ def _grid(text, default):
 
 
 def run(args):
-    from kspikese import pipeline, report, training
+    from kspikese import hybrid, pipeline, report
     from kspikese.corpus import load_pairs
     from kspikese.data.framing import frame
     from kspikese.metrics.snr import si_snr
@@ -56,7 +56,7 @@ def run(args):
     t0 = time.perf_counter()
     for scale in scales:
         for omega in omegas:
-            conv_cfg = {**run_.cfg["convert"], "dt": omega, "input_scale": scale}
+            conv_cfg = {**run_.cfg["convert"], "dt": omega, "activation_scale": scale}
             key = configs.fingerprint(run_.fingerprints()["ann"], conv_cfg, steps,
                                       run_.cfg["finetune"]["lr"])
             point_path = out / "points" / f"{key}.json"
@@ -64,7 +64,7 @@ def run(args):
                 rows.append(json.loads(point_path.read_text()))
                 continue
             t1 = time.perf_counter()
-            snn = training.convert(ann, conv_cfg, run_.seed, calibration)
+            snn = hybrid.convert(ann, calibration, seed=run_.seed, **conv_cfg)
 
             def score(model):
                 outs = pipeline.enhance_all(model, [n for _, _, n in valid], run_.cfg)
@@ -73,9 +73,10 @@ def run(args):
             converted = score(snn)
             ft_cfg = {**run_.cfg["finetune"], "epochs": 1, "steps_per_epoch": steps,
                       "patience": 1}
-            training.finetune(snn, corpus.training_stream, corpus.validation_stream(), out / "work" / key,
-                              ft_cfg, run_.seed, verbose=0)
-            row = {"omega": omega, "input_scale": str(scale), "val_si_snr_converted": converted,
+            hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(),
+                            out / "work" / key, seed=run_.seed, verbose=0,
+                            **hybrid.stage_settings(ft_cfg))
+            row = {"omega": omega, "activation_scale": str(scale), "val_si_snr_converted": converted,
                    "val_si_snr_finetuned": score(snn), "finetune_steps": steps,
                    "energy_j_per_inference": energy_fn(snn, energy_frames),
                    "seconds": round(time.perf_counter() - t1, 1)}
@@ -85,7 +86,7 @@ def run(args):
                   f"{converted:.2f} dB, fine-tuned {row['val_si_snr_finetuned']:.2f} dB", flush=True)
     header = ["ω (dt)", "activation scale", "val SI-SNR converted (dB)",
               "val SI-SNR fine-tuned (dB)"] + [f"J/inference ({d})" for d in ENERGY_DEVICES]
-    table_rows = [[f"{r['omega']:g}", r["input_scale"], report.fmt(r["val_si_snr_converted"]),
+    table_rows = [[f"{r['omega']:g}", r["activation_scale"], report.fmt(r["val_si_snr_converted"]),
                    report.fmt(r["val_si_snr_finetuned"])]
                   + [report.fmt(r["energy_j_per_inference"].get(d), 4) for d in ENERGY_DEVICES]
                   for r in rows]
@@ -127,8 +128,8 @@ def _plot(rows, path, table):
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for scale in dict.fromkeys(r["input_scale"] for r in rows):
-        pts = sorted((r for r in rows if r["input_scale"] == scale), key=lambda r: r["omega"])
+    for scale in dict.fromkeys(r["activation_scale"] for r in rows):
+        pts = sorted((r for r in rows if r["activation_scale"] == scale), key=lambda r: r["omega"])
         ax1.semilogx([r["omega"] for r in pts], [r["val_si_snr_finetuned"] for r in pts], "o-",
                      label=f"scale {scale}")
         if all(r["energy_j_per_inference"].get("loihi") for r in pts):

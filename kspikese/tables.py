@@ -59,7 +59,7 @@ def write_table(run, results, runtime_s):
     md = [f"# {run.table}: {cfg['title']}", "",
           f"Our numbers. Data: {data_line(info, cfg['recipe'])}. Seed {run.seed}; "
           f"ω (dt) = {conv['dt']}, {conv.get('timesteps', 1)} timestep; activation scale before "
-          f"conversion: `{conv.get('input_scale', 'int16')}`; inference: frames of "
+          f"conversion: `{conv.get('activation_scale', 'int16')}`; inference: frames of "
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
           f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}.",
           "", report.markdown_table(header, rows), ""]
@@ -79,7 +79,7 @@ def write_table(run, results, runtime_s):
     payload = {"table": run.table, "title": cfg["title"], "data": info, "columns": cols,
                "metrics": ours, "paper": paper, "paper_data": cfg.get("paper_data"),
                "omega": conv["dt"], "timesteps": conv.get("timesteps", 1),
-               "input_scale": conv.get("input_scale", "int16"),
+               "activation_scale": conv.get("activation_scale", "int16"),
                "inference": {"frame_len": cfg["frame_len"], "overlap": overlap,
                              "batch_size": batch_size},
                "seed": run.seed, "quick": run.quick, "runtime_s": round(runtime_s, 1),

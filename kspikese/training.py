@@ -1,8 +1,8 @@
 """The three stages of the hybrid scheme (paper §3.1):
 
 1. ``train_ann``: train the ANN with Adam on the SNR loss, early stopping on validation SI-SNR.
-2. ``convert``: weight transfer into the spiking graph (``to_spiking``) after an activation-scale
-   transform that keeps the ANN's function (see :mod:`kspikese.normalization`).
+2. conversion: weight transfer into the spiking graph after an activation-scale transform that
+   keeps the ANN's function (:func:`kspikese.convert.convert`, not here).
 3. ``finetune``: spike-aware training of the converted SNN — spiking forward pass, the ANN's
    gradient backward (``SpikingActivation(spiking_aware_training=True)``).
 
@@ -202,22 +202,6 @@ def train_ann(model, make_train, valid, folder, cfg, seed, verbose=1):
                          patience=cfg.get("patience", 3), seed=seed, label="ANN",
                          steps_per_epoch=cfg.get("steps_per_epoch"),
                          validation_steps=cfg.get("validation_steps"), verbose=verbose)
-
-
-def convert(ann, cfg, seed, calibration=None):
-    """Stage 2: ANN -> SNN by weight transfer.
-
-    ``cfg`` is the experiment's ``convert:`` section: ``dt`` (ω), ``timesteps`` and
-    ``input_scale``, one of a number ``c`` (input and every bias times ``c``, output divided by
-    ``c``), ``"int16"`` (``c = 32768``), ``"none"`` (``c = 1``) or ``"data"`` (per-layer
-    data-based normalisation on ``calibration`` frames, :func:`kspikese.normalization.normalize`).
-    """
-    from kspikese import normalization
-    from kspikese.conversion import to_spiking
-
-    scaled = normalization.apply(ann, cfg, calibration)
-    return to_spiking(scaled, dt=cfg["dt"], seed=seed, timesteps=cfg.get("timesteps", 1),
-                      spiking_aware_training=True)
 
 
 def finetune(snn, make_train, valid, folder, cfg, seed, verbose=1):

@@ -378,7 +378,7 @@ def test_time_plumbing_is_free_and_folded_neurons_are_counted():
 
 def test_converted_models_are_fully_counted():
     # the real converter (kspikese.to_spiking): every layer it emits must be counted
-    conversion = pytest.importorskip("kspikese.conversion")
+    conversion = pytest.importorskip("kspikese.convert")
     ann = tiny_wave_u_net()
     ann_est = energy.estimate(ann)
     snn = conversion.to_spiking(ann, dt=0.001, seed=0)
@@ -393,7 +393,7 @@ def test_converted_models_are_fully_counted():
 
 def test_converted_unknown_length_model_counts_every_position():
     # to_spiking folds positions into the batch axis when the length is unknown (TimeSplit)
-    conversion = pytest.importorskip("kspikese.conversion")
+    conversion = pytest.importorskip("kspikese.convert")
     fixed = conversion.to_spiking(tiny_wave_u_net(64), dt=0.001, seed=0)
     loose = conversion.to_spiking(tiny_wave_u_net(None), dt=0.001, seed=0)
     est_fixed = energy.estimate(fixed)

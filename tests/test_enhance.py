@@ -430,7 +430,7 @@ def test_info_prints_card_layers_and_spiking_layers(tmp_path, capsys):
 @pytest.mark.parametrize("arch, dt", [("wave_u_net", 0.001), ("conv_tasnet", 1.0)])
 def test_full_size_models_ship_under_12_mb_and_reload(tmp_path, arch, dt):
     from kspikese import models, to_spiking
-    from kspikese.conversion import scale_activations
+    from kspikese.convert import scale_activations
 
     snn = to_spiking(scale_activations(models.build_model(arch), 3e4), dt=dt, seed=0)
     models.save_model(snn, tmp_path / "run" / "finetune" / "finetuned.keras")

@@ -122,7 +122,7 @@ def test_omega_search_quick_grid(quick_run):
     assert main(args) == 0
     out = root / "results" / "omega_search" / "table1-quick"
     result = json.loads((out / "omega_search.json").read_text())
-    points = {(p["omega"], p["input_scale"]): p for p in result["points"]}
+    points = {(p["omega"], p["activation_scale"]): p for p in result["points"]}
     assert set(points) == {(0.001, "int16"), (1.0, "int16"), (0.001, "data"), (1.0, "data")}
     for p in points.values():
         assert np.isfinite(p["val_si_snr_finetuned"])
@@ -148,7 +148,7 @@ def test_quick_conv_tasnet_pipeline(quick_run):
     assert main(args) == 0
     table = json.loads((root / "results" / "table3" / "table3.json").read_text())
     assert table["columns"] == ["Noisy", "ConvTasNet", "Random", "Converted SNN", "SNN-ConvTasNet"]
-    assert table["omega"] == 1.0 and table["input_scale"] == "data"
+    assert table["omega"] == 1.0 and table["activation_scale"] == "data"
     for column in table["columns"]:
         assert np.isfinite(table["metrics"][column]["si_snr"]), column
     state = json.loads((root / "results" / "runs" / "table3-quick-default-seed0" / "ann"

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import keras_spiking
 from kspikese import models, to_spiking
-from kspikese.conversion import scale_activations
+from kspikese.convert import scale_activations
 from kspikese.neurons import SynapticMultiply
 
 L = 16384

@@ -17,7 +17,7 @@ import nengo  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kspikese import to_spiking  # noqa: E402
-from kspikese.conversion import scale_activations  # noqa: E402
+from kspikese.convert import scale_activations  # noqa: E402
 from kspikese.models import build_conv_tasnet, build_wave_u_net  # noqa: E402
 from kspikese.nengo import spec as S  # noqa: E402
 from kspikese.nengo.build import NengoSNN  # noqa: E402

@@ -13,7 +13,7 @@ import soundfile as sf
 import tensorflow as tf
 
 from kspikese import to_spiking
-from kspikese.conversion import scale_activations
+from kspikese.convert import scale_activations
 from kspikese.models import build_wave_u_net, save_model
 from kspikese.nengo import spec as S
 

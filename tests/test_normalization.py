@@ -1,4 +1,5 @@
-"""Per-layer data-based normalisation (kspikese.normalization.layer_scales), readout included."""
+"""Per-layer data-based normalisation (kspikese.convert.layer_scales), readout included; the
+``convert:`` settings parser and the one-call stage 2."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,8 @@ import pytest
 import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from kspikese import normalization, to_spiking
-from kspikese.conversion import scale_activations
+from kspikese import convert, to_spiking
+from kspikese.convert import scale_activations
 
 L = tf.keras.layers
 
@@ -36,19 +37,19 @@ def _by_hand(model, cal, percentile):
 
 def test_hidden_and_readout_scales_match_hand_computed_percentiles(tiny, calibration):
     cfg = {"dt": 0.01, "target_spikes": 10, "percentile": 90, "readout_spikes": 100}
-    scales = normalization.layer_scales(tiny, calibration, cfg)
+    scales = convert.layer_scales(tiny, calibration, cfg)
     lam_h, lam_y = _by_hand(tiny, calibration, 90)
     assert set(scales) == {"h", "readout"}
     assert scales["h"] == pytest.approx(10 / (0.01 * lam_h), rel=1e-5)
     assert scales["readout"] == pytest.approx(100 / (0.01 * lam_y), rel=1e-5)
     # without readout_spikes the readout gets target_spikes, like every other layer
-    plain = normalization.layer_scales(tiny, calibration, {**cfg, "readout_spikes": None})
+    plain = convert.layer_scales(tiny, calibration, {**cfg, "readout_spikes": None})
     assert plain["readout"] == pytest.approx(10 / (0.01 * lam_y), rel=1e-5)
 
 
 def test_scaled_ann_keeps_its_function_and_snn_readout_resolves_1_over_omega_c(tiny, calibration):
     cfg = {"dt": 0.01, "target_spikes": 10, "percentile": 99.9, "readout_spikes": 50}
-    scales = normalization.layer_scales(tiny, calibration, cfg)
+    scales = convert.layer_scales(tiny, calibration, cfg)
     scaled = scale_activations(tiny, scales)
     np.testing.assert_allclose(scaled.predict(calibration, verbose=0),
                                tiny.predict(calibration, verbose=0), rtol=1e-4, atol=1e-5)

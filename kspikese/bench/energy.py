@@ -17,13 +17,13 @@ import numpy as np
 
 def _snn(quick):
     from kspikese import config as configs
-    from kspikese import models, training
+    from kspikese import convert, models, training
 
     cfg = configs.load("table3", quick=quick)
     training.set_seed(0)
     ann = models.build_model(cfg["model"], frame_len=cfg["frame_len"],
                              **(cfg.get("model_kwargs") or {}))
-    return training.convert(ann, cfg["convert"], 0), cfg["frame_len"]
+    return convert.convert(ann, cfg["convert"], 0), cfg["frame_len"]
 
 
 def run(out_dir, quick):

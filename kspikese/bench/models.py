@@ -50,9 +50,9 @@ def conv_macs(model):
 def _naive(model, dt):
     """The SNN with KerasSpiking's defaults: ``unroll=False`` (a ``tf.while_loop`` over the one
     timestep) and initial voltages drawn at random on every call."""
-    from kspikese.conversion import _ToSpiking
+    from kspikese.convert import ToSpiking
 
-    return _ToSpiking(model, dt, 0, 1, True, "readout", fast=False).run(name="naive_snn")
+    return ToSpiking(model, dt, 0, 1, True, "readout", fast=False).run(name="naive_snn")
 
 
 def _snr_loss(y, y_hat):
@@ -95,7 +95,7 @@ def measure(quick=False):
     import tensorflow as tf
 
     from kspikese import models, to_spiking
-    from kspikese.conversion import scale_activations
+    from kspikese.convert import scale_activations
 
     repeats = 3 if quick else 7
     rng = np.random.RandomState(0)

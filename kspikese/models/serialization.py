@@ -56,8 +56,8 @@ def _neuron(layer):
 def summary(model):
     """A text table of ``model``: each layer's name, type, output shape, parameters and neuron
     (``spiking relu dt=0.001 seed=3`` for an IF neuron), then totals, the ``dt`` values and the
-    input scale built in by :func:`kspikese.conversion.scale_activations`."""
-    from kspikese.conversion import input_scale
+    input scale built in by `kspikese.convert.scale_activations`."""
+    from kspikese.convert import input_scale
 
     rows = [("layer", "type", "output shape", "params", "neuron")]
     for layer in model.layers:

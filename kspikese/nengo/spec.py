@@ -100,10 +100,10 @@ def describe(model):
 
     import keras_spiking
     from kspikese import neurons
-    from kspikese.conversion import _as_functional, _nodes
+    from kspikese.convert.graph import as_functional, nodes
 
     L = tf.keras.layers
-    model = _as_functional(model, "nengo spec")
+    model = as_functional(model, "nengo spec")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UnsupportedLayer(f"model {model.name!r}: needs exactly one input and one output")
     names = {}  # id(Keras tensor) -> op name producing it
@@ -124,7 +124,7 @@ def describe(model):
         )
     names[id(inp)] = add(inp._keras_history.layer.name, "input", [], {"shape": _shape(inp)})
 
-    for node in _nodes(model):
+    for node in nodes(model):
         layer = node.layer
         if isinstance(layer, L.InputLayer):
             continue
