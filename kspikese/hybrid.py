@@ -25,7 +25,8 @@ from kspikese.runs import RunFolder, stage_fingerprints
 
 def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, seed=0,
               steps_per_epoch=None, validation_steps=None, loss=None, metrics=None,
-              monitor="val_si_snr", mode="max", callbacks=(), verbose=1):
+              monitor="val_si_snr", mode="max", callbacks=(), verbose=1, schedule="constant",
+              warmup_steps=0, clipnorm=None):
     """Stage 1: train ``model`` (in place) with Adam, resumable from ``folder``.
 
     Parameters
@@ -51,6 +52,9 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
         Extra Keras callbacks.
     verbose : int
         Keras' verbosity.
+    schedule, warmup_steps, clipnorm : str, int, float
+        Learning-rate curve (``"constant"`` or ``"cosine"`` after a linear warm-up of
+        ``warmup_steps``) and gradient-norm clipping (:func:`kspikese.training.learning_rate`).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
         model, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
-        callbacks=callbacks)
+        callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm)
 
 
 def convert(ann, calibration=None, *, seed=0, **settings):
@@ -110,7 +114,8 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
                                   patience=patience, seed=seed, label="SNN fine-tune", **kwargs)
 
 
-STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps")
+STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
+              "warmup_steps", "clipnorm")
 
 
 def stage_settings(section):

@@ -1,14 +1,10 @@
-"""The three stages of the hybrid scheme (paper §3.1):
+"""Resumable training for stages 1 and 3 of the hybrid scheme (:mod:`kspikese.hybrid`).
 
-1. ``train_ann``: train the ANN with Adam on the SNR loss, early stopping on validation SI-SNR.
-2. conversion: weight transfer into the spiking graph after an activation-scale transform that
-   keeps the ANN's function (:func:`kspikese.convert.convert`, not here).
-3. ``finetune``: spike-aware training of the converted SNN — spiking forward pass, the ANN's
-   gradient backward (``SpikingActivation(spiking_aware_training=True)``).
-
-Stages 1 and 3 share :func:`fit_resumable`: every epoch ends with a checkpoint of weights and
-optimiser state, and a JSON state file written atomically, so the same call after a crash (even
-SIGKILL mid-epoch) continues from the last finished epoch and no file is ever half-written.
+:func:`fit_resumable` trains with Adam (a constant learning rate or warm-up + cosine decay,
+optional gradient clipping): every epoch ends with a checkpoint of weights and optimiser state,
+and a JSON state file written atomically, so the same call after a crash (even SIGKILL
+mid-epoch) continues from the last finished epoch and no file is ever half-written.
+:func:`recalibrate_batchnorm` re-estimates BatchNormalization statistics before validation.
 """
 
 import csv
@@ -36,11 +32,56 @@ def set_seed(seed):
         pass
 
 
-def compile_model(model, lr, loss=None, metrics=None):
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(lr, schedule="constant", warmup_steps=0, total_steps=None):
+    """Adam's learning rate: a constant, or linear warm-up followed by cosine decay.
+
+    ``cosine``: for step ``t`` (the optimiser's iteration count, which the checkpoint keeps, so a
+    resumed run continues the same curve) ``η(t) = lr · t / w`` while ``t < w`` and
+    ``η(t) = lr · ½ (1 + cos(π · (t − w) / (T − w)))`` after, ``w = warmup_steps``,
+    ``T = total_steps`` (Keras' ``CosineDecay`` with ``warmup_target``).  ``constant`` with
+    ``warmup_steps > 0`` warms up linearly and then stays at ``lr``.
+
+    Parameters
+    ----------
+    lr : float
+        Peak learning rate.
+    schedule : {"constant", "cosine"}
+    warmup_steps : int
+        Optimiser steps of linear warm-up from 0.
+    total_steps : int, optional
+        Steps of the whole run (warm-up included); needed by ``cosine``.
+
+    Returns
+    -------
+    float or tf.keras.optimizers.schedules.LearningRateSchedule
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: expected one of {SCHEDULES}, got {schedule!r}")
+    warmup_steps = int(warmup_steps or 0)
+    if schedule == "constant" and not warmup_steps:
+        return lr
+    if schedule == "cosine":
+        if not total_steps or total_steps <= warmup_steps:
+            raise ValueError(f"schedule 'cosine' needs total_steps > warmup_steps ({warmup_steps}); "
+                             "give epochs and steps_per_epoch")
+        decay_steps = int(total_steps) - warmup_steps
+    else:  # warm-up, then constant: a cosine whose floor is its peak
+        decay_steps = 1
+    return tf.keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else lr, decay_steps=decay_steps,
+        alpha=1.0 if schedule == "constant" else 0.0,
+        warmup_target=lr if warmup_steps else None, warmup_steps=warmup_steps)
+
+
+def compile_model(model, lr, loss=None, metrics=None, clipnorm=None):
     """Compile ``model`` with Adam(``lr``) and ``loss`` (default: the SNR loss, with SI-SNR and
-    SNR as metrics)."""
+    SNR as metrics); ``lr`` may be a schedule (:func:`learning_rate`), ``clipnorm`` clips each
+    gradient's norm."""
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=lr),
+        optimizer=tf.keras.optimizers.Adam(learning_rate=lr, clipnorm=clipnorm),
         loss=losses.snr_loss if loss is None else loss,
         metrics=[losses.si_snr, losses.snr] if metrics is None else list(metrics),
     )
@@ -69,7 +110,8 @@ def _write_log_csv(path, history):
 
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
                   steps_per_epoch=None, validation_steps=None, verbose=1, loss=None, metrics=None,
-                  monitor="val_si_snr", mode="max", callbacks=()):
+                  monitor="val_si_snr", mode="max", callbacks=(), schedule="constant",
+                  warmup_steps=0, clipnorm=None):
     """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
 
     Parameters
@@ -99,6 +141,11 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         whether larger (``"max"``) or smaller (``"min"``) is better.
     callbacks : sequence of tf.keras.callbacks.Callback
         Extra callbacks for every epoch's ``fit``.
+    schedule, warmup_steps : str, int
+        The learning-rate curve (:func:`learning_rate`; ``cosine`` decays over
+        ``epochs × steps_per_epoch`` steps).
+    clipnorm : float, optional
+        Clip each gradient to this norm.
 
     Returns
     -------
@@ -111,7 +158,9 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     sign = 1.0 if mode == "max" else -1.0
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    compile_model(model, lr, loss, metrics)
+    total = epochs * steps_per_epoch if steps_per_epoch else None
+    compile_model(model, learning_rate(lr, schedule, warmup_steps, total), loss, metrics,
+                  clipnorm)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
                                     "history": [], "done": False}
@@ -194,19 +243,3 @@ def _drop_old_checkpoints(folder, keep):
     for path in Path(folder).glob("ckpt-*"):
         if path.name.split(".")[0] not in names:
             path.unlink(missing_ok=True)
-
-
-def train_ann(model, make_train, valid, folder, cfg, seed, verbose=1):
-    """Stage 1: train the ANN (``cfg`` is the experiment's ``ann:`` section)."""
-    return fit_resumable(model, make_train, valid, folder, epochs=cfg["epochs"], lr=cfg["lr"],
-                         patience=cfg.get("patience", 3), seed=seed, label="ANN",
-                         steps_per_epoch=cfg.get("steps_per_epoch"),
-                         validation_steps=cfg.get("validation_steps"), verbose=verbose)
-
-
-def finetune(snn, make_train, valid, folder, cfg, seed, verbose=1):
-    """Stage 3: spike-aware fine-tuning (``cfg`` is the experiment's ``finetune:`` section)."""
-    return fit_resumable(snn, make_train, valid, folder, epochs=cfg["epochs"], lr=cfg["lr"],
-                         patience=cfg.get("patience", 3), seed=seed, label="SNN fine-tune",
-                         steps_per_epoch=cfg.get("steps_per_epoch"),
-                         validation_steps=cfg.get("validation_steps"), verbose=verbose)

@@ -196,3 +196,22 @@ def test_fit_resumable_takes_a_user_loss_metric_monitor_and_callbacks(tmp_path):
     with pytest.raises(ValueError, match="mode: expected 'max' or 'min'"):
         training.fit_resumable(model, ds, ds, tmp_path / "c", epochs=1, lr=0.05, patience=1,
                                seed=0, label="clf", verbose=0, mode="up")
+
+
+def test_learning_rate_warmup_and_cosine_follow_the_formula():
+    from kspikese.training import learning_rate
+
+    sched = learning_rate(1e-3, "cosine", warmup_steps=10, total_steps=110)
+    # warm-up: lr * t / w; then lr * (1 + cos(pi (t - w) / (T - w))) / 2
+    assert float(sched(5)) == pytest.approx(0.5e-3, rel=1e-5)
+    assert float(sched(10)) == pytest.approx(1e-3, rel=1e-5)
+    assert float(sched(60)) == pytest.approx(0.5e-3, rel=1e-4)
+    assert float(sched(110)) == pytest.approx(0.0, abs=1e-9)
+    flat = learning_rate(2e-4, "constant", warmup_steps=4)
+    assert float(flat(2)) == pytest.approx(1e-4, rel=1e-5)
+    assert float(flat(500)) == pytest.approx(2e-4, rel=1e-5)
+    assert learning_rate(3e-4) == 3e-4
+    with pytest.raises(ValueError, match="total_steps"):
+        learning_rate(1e-3, "cosine", warmup_steps=10)
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate(1e-3, "onecycle")
