@@ -11,12 +11,13 @@ SEED       ?= 0
 CORPUS_SEED ?= 0
 DATA       ?= default
 QUICK      ?= 0
+PROFILE    ?= cpu
 FORCE      ?= 0
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KSPIKESE_DATA_DIR := $(abspath $(DATA_DIR))
 
-RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) \
+RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) --profile $(PROFILE) \
             $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(FORCE)),--force) \
             $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
 
@@ -45,7 +46,7 @@ data: install  ## build the default corpus into $(DATA_DIR)/ (no-op when built)
 	$(PY) -m kspikese data --out $(DATA_DIR) --seed $(CORPUS_SEED)
 
 bench: install  ## benchmarks -> results/bench/*.md
-	$(PY) -m kspikese bench --results $(RESULTS)
+	$(PY) -m kspikese bench --results $(RESULTS) $(if $(filter 1,$(QUICK)),--quick)
 
 reproduce-table1: install  ## Table 1: Wave-U-Net on vctk-like mixtures
 	$(PY) -m kspikese reproduce table1 $(RUN_FLAGS)

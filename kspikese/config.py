@@ -1,7 +1,9 @@
 """Experiment configuration: ``experiments/<name>.yaml`` files, quick overrides, fingerprints.
 
-A config is a nested dict.  ``quick:`` holds overrides merged in for ``--quick`` runs (the same
-code on a small subset with a few steps).  ``fingerprint(cfg, *keys)`` hashes the parts of a config
+A config is a nested dict.  ``profiles:`` holds named overrides of the whole recipe: the file's
+top level is the ``cpu`` profile (sized for 2 CPU cores), ``paper`` follows the paper's schedule
+(for a GPU), ``ship`` is the long recipe of the shipped weights.  ``quick:`` holds overrides
+merged in last for ``--quick`` runs (the same code on a small subset with a few steps).  ``fingerprint(cfg, *keys)`` hashes the parts of a config
 that decide a stage's result, so a finished stage is reused only by the same settings.
 """
 
@@ -74,8 +76,11 @@ def check(cfg, path):
             raise ConfigError(f"{path}: `{section}:` is missing {absent}")
 
 
-def load(name, quick=False, overrides=None):
-    """Load an experiment config, merging its ``quick:`` section when ``quick`` is true.
+DEFAULT_PROFILE = "cpu"
+
+
+def load(name, quick=False, overrides=None, profile=DEFAULT_PROFILE):
+    """Load an experiment config: the file, then its profile, then ``quick:``, then ``overrides``.
 
     Parameters
     ----------
@@ -85,19 +90,31 @@ def load(name, quick=False, overrides=None):
         Merge the ``quick:`` overrides (the same code on a tiny subset with a few steps).
     overrides : dict, optional
         Merged last (recursively).
+    profile : str
+        ``cpu`` (the file's top level) or a key of its ``profiles:`` section (e.g. ``paper``,
+        ``ship``), whose overrides are merged first.
 
     Returns
     -------
     dict
-        The config, with ``quick`` and ``source`` (the file's path) added.
+        The config, with ``quick``, ``profile`` and ``source`` (the file's path) added.
 
     Raises
     ------
     ConfigError
-        Unknown name, unreadable or malformed YAML, missing keys or sections.
+        Unknown name or profile, unreadable or malformed YAML, missing keys or sections.
     """
     path = experiment_path(name)
     cfg = read_yaml(path)
+    profiles = cfg.pop("profiles", {}) or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: `profiles:` must be a mapping of profile names to overrides")
+    profile = str(profile or DEFAULT_PROFILE)
+    if profile != DEFAULT_PROFILE:
+        if profile not in profiles:
+            known = ", ".join([DEFAULT_PROFILE, *profiles])
+            raise ConfigError(f"{path}: unknown profile {profile!r}; known: {known}")
+        cfg = merge(cfg, profiles[profile] or {})
     quick_part = cfg.pop("quick", {}) or {}
     if quick:
         cfg = merge(cfg, quick_part)
@@ -105,6 +122,7 @@ def load(name, quick=False, overrides=None):
         cfg = merge(cfg, overrides)
     check(cfg, path)
     cfg["quick"] = bool(quick)
+    cfg["profile"] = profile
     cfg["source"] = str(path)
     return cfg
 

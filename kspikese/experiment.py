@@ -19,6 +19,9 @@ def add_common_arguments(parser):
                         help="where the default corpus lives (default $KSPIKESE_DATA_DIR or data)")
     parser.add_argument("--vctk-root", help="noisy VCTK folder (with --data vctk)")
     parser.add_argument("--timit-root", help="TIMIT folder (with --data timit)")
+    parser.add_argument("--profile", default="cpu",
+                        help="recipe: cpu (default, sized for 2 cores), paper (the paper's "
+                             "schedule, for a GPU) or ship (the shipped weights' long recipe)")
     parser.add_argument("--quick", action="store_true", help="tiny subset, few steps (smoke run)")
     parser.add_argument("--force", action="store_true", help="retrain every stage")
     parser.add_argument("--workers", type=int, default=2, help="metric worker processes")
@@ -41,7 +44,7 @@ def check_arguments(args, command="reproduce"):
     try:
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
-        cfg = configs.load(table, quick=args.quick)
+        cfg = configs.load(table, quick=args.quick, profile=args.profile)
         check_data_arguments(args.data, args.vctk_root, args.timit_root)
     except (configs.ConfigError, CorpusError, ValueError) as exc:
         print(f"kspikese {command}: error: {exc}", file=sys.stderr)
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace):
         pipeline.reproduce(args.table, seed=args.seed, data=args.data, results=args.results,
                            quick=args.quick, force=args.force, data_dir=args.data_dir,
                            vctk_root=args.vctk_root, timit_root=args.timit_root,
-                           workers=args.workers, verbose=1 if sys.stdout.isatty() else 2)
+                           workers=args.workers, verbose=1 if sys.stdout.isatty() else 2,
+                           profile=args.profile)
     except CorpusError as exc:
         print(f"kspikese reproduce: error: {exc}", file=sys.stderr)
         return 2

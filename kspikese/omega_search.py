@@ -40,12 +40,14 @@ def run(args):
 
     run_, corpus = pipeline.open_run(
         args.table, seed=args.seed, data=args.data, results=args.results, quick=args.quick,
-        data_dir=args.data_dir, vctk_root=args.vctk_root, timit_root=args.timit_root)
+        data_dir=args.data_dir, vctk_root=args.vctk_root, timit_root=args.timit_root,
+        profile=args.profile)
     search = run_.cfg.get("omega_search", {})
     omegas = [float(w) for w in _grid(args.omegas, search.get("omegas", [1e-4, 1e-3, 1e-2, 1e-1, 1]))]
     scales = _grid(args.scales, search.get("scales", ["none", 1000, "int16", "data"]))
     steps = int(search.get("steps", 50 if not args.quick else 2))
-    out = run_.results / "omega_search" / f"{run_.table}{'-quick' if args.quick else ''}"
+    tag = "" if run_.profile == "cpu" else f"-{run_.profile}"
+    out = run_.results / "omega_search" / f"{run_.table}{'-quick' if args.quick else ''}{tag}"
     ann = pipeline.train_ann(run_, corpus, verbose=0)
     valid = load_pairs(corpus.valid)
     calibration = corpus.calibration_frames()

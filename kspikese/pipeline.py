@@ -173,7 +173,7 @@ def save_examples(run, corpus, models_by_stage):
 # ------------------------------------------------------------------------------------- table
 def reproduce(table, *, seed=0, data="default", results="results", quick=False, force=False,
               data_dir=None, vctk_root=None, timit_root=None, workers=2, overrides=None,
-              verbose=2):
+              verbose=2, profile="cpu"):
     """Run the three stages of ``table`` (cached where done) and write its table.
 
     Parameters
@@ -194,6 +194,9 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
         Metric worker processes.
     overrides : dict, optional
         Config overrides merged last (experiments and tests).
+    profile : str
+        The recipe: ``cpu`` (default, sized for 2 cores), ``paper`` or ``ship``
+        (:func:`kspikese.config.load`).
 
     Returns
     -------
@@ -205,7 +208,7 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
     t0 = time.perf_counter()
     run, corpus = open_run(table, seed=seed, data=data, results=results, quick=quick, force=force,
                            data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
-                           overrides=overrides)
+                           overrides=overrides, profile=profile)
     print(f"[{run.table}] {run.cfg['title']} — run folder {run.dir}", flush=True)
     ann = train_ann(run, corpus, verbose)
     converted = convert_ann(run, ann, corpus)
@@ -218,7 +221,7 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
 
 
 def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
-             data_dir=None, vctk_root=None, timit_root=None, overrides=None):
+             data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu"):
     """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
     is made; arguments as :func:`reproduce`).
 
@@ -226,7 +229,7 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
     -------
     (TableRun, Corpus)
     """
-    cfg = configs.load(table, quick=quick, overrides=overrides)
+    cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force)
     run.record_data(corpus.info)

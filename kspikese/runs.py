@@ -32,9 +32,11 @@ STAGES = {
 }
 
 
-def run_name(table, data="default", seed=0, quick=False):
-    """``<table>[-quick]-<data>-seed<S>``, the folder name of a run under ``results/runs/``."""
-    return f"{table}{'-quick' if quick else ''}-{data}-seed{int(seed)}"
+def run_name(table, data="default", seed=0, quick=False, profile="cpu"):
+    """``<table>[-quick][-<profile>]-<data>-seed<S>``, the folder of a run under ``results/runs/``
+    (the default ``cpu`` profile is not named)."""
+    tag = "" if profile in (None, "cpu") else f"-{profile}"
+    return f"{table}{'-quick' if quick else ''}{tag}-{data}-seed{int(seed)}"
 
 
 def stage_fingerprints(base, ann, convert, finetune):
@@ -134,7 +136,7 @@ class RunFolder:
 
 
 class TableRun(RunFolder):
-    """The run of one table: ``results/runs/<table>[-quick]-<data>-seed<S>/``.
+    """The run of one table: ``results/runs/<table>[-quick][-<profile>]-<data>-seed<S>/``.
 
     Parameters
     ----------
@@ -158,5 +160,6 @@ class TableRun(RunFolder):
         fps = stage_fingerprints(base, cfg["ann"], cfg["convert"], cfg["finetune"])
         self.table, self.data, self.results = cfg["table"], data, Path(results)
         self.quick = bool(cfg.get("quick", False))
-        folder = self.results / "runs" / run_name(self.table, data, seed, self.quick)
+        self.profile = cfg.get("profile", "cpu")
+        folder = self.results / "runs" / run_name(self.table, data, seed, self.quick, self.profile)
         super().__init__(folder, fps, force=force, cfg=cfg, seed=seed)

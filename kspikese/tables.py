@@ -61,7 +61,8 @@ def write_table(run, results, runtime_s):
           f"ω (dt) = {conv['dt']}, {conv.get('timesteps', 1)} timestep; activation scale before "
           f"conversion: `{conv.get('activation_scale', 'int16')}`; inference: frames of "
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
-          f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}.",
+          f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}; "
+          f"recipe profile `{run.profile}`.",
           "", report.markdown_table(header, rows), ""]
     paper_cols = [c for c in cols if c in paper]
     if paper_cols:
@@ -82,7 +83,7 @@ def write_table(run, results, runtime_s):
                "activation_scale": conv.get("activation_scale", "int16"),
                "inference": {"frame_len": cfg["frame_len"], "overlap": overlap,
                              "batch_size": batch_size},
-               "seed": run.seed, "quick": run.quick, "runtime_s": round(runtime_s, 1),
+               "seed": run.seed, "quick": run.quick, "profile": run.profile, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},
                "utterances_failed": {c: results[c]["means"].get("n_errors") for c in cols}}

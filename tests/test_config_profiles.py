@@ -1,0 +1,51 @@
+"""Recipe profiles: cpu (the file's top level), paper, ship; the paper profile trains."""
+
+import numpy as np
+import pytest
+
+from kspikese import config as configs
+
+
+def test_profiles_merge_over_the_file_and_quick_merges_last():
+    cpu = configs.load("table1")
+    paper = configs.load("table1", profile="paper")
+    assert cpu["profile"] == "cpu" and paper["profile"] == "paper"
+    assert paper["ann"]["epochs"] == 200 and paper["ann"]["steps_per_epoch"] is None
+    assert paper["ann"]["lr"] == 0.001 and configs.load("table3", profile="paper")["ann"]["lr"] == 1e-4
+    assert paper["convert"] == cpu["convert"]  # a profile changes only what it names
+    assert "profiles" not in paper
+    quick_paper = configs.load("table1", quick=True, profile="paper")
+    assert quick_paper["ann"]["epochs"] == 2  # quick wins over the profile
+    ship = configs.load("table3", profile="ship")
+    assert ship["ann"]["schedule"] == "cosine" and ship["ann"]["clipnorm"] == 5.0
+
+
+def test_unknown_profile_names_the_file_and_the_known_ones():
+    with pytest.raises(configs.ConfigError, match=r"table1\.yaml: unknown profile 'gpu'; known: cpu, paper, ship"):
+        configs.load("table1", profile="gpu")
+
+
+def test_run_folder_names_the_profile():
+    from kspikese.runs import run_name
+
+    assert run_name("table1", "default", 0, False, "cpu") == "table1-default-seed0"
+    assert run_name("table1", "default", 3, True, "paper") == "table1-quick-paper-default-seed3"
+
+
+@pytest.mark.parametrize("table", ["table1", "table3"])
+def test_paper_profile_builds_the_papers_model_and_trains_one_step(table, tmp_path):
+    from kspikese import hybrid, pipeline
+    import tensorflow as tf
+
+    cfg = configs.load(table, profile="paper")
+    ann = pipeline.build_ann(cfg, seed=0)
+    params = ann.count_params()
+    # Table 5 of the paper: 2.60M (Wave-U-Net) and 2.65M (Conv-TasNet) parameters
+    assert params == pytest.approx(2.60e6 if table == "table1" else 2.65e6, rel=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, cfg["frame_len"], 1)).astype("float32") * 0.1
+    data = tf.data.Dataset.from_tensor_slices((x, x)).batch(1)
+    settings = dict(hybrid.stage_settings(cfg["ann"]), epochs=1, steps_per_epoch=1,
+                    validation_steps=1)
+    history = hybrid.train_ann(ann, data, data, tmp_path / "ann", verbose=0, **settings)
+    assert len(history) == 1 and np.isfinite(history[0]["loss"])
