@@ -34,6 +34,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps pyrnnoise==0.4.5  # RNNoise peer: its librnnoise.so only
 	@touch $(STAMP)
 
 test: install  ## fast test suite (the one CI runs)
