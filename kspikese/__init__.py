@@ -30,6 +30,8 @@ if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
 _LAZY = {
     "to_spiking": "kspikese.convert",
     "enhance": "kspikese.enhancement",
+    "enhance_array": "kspikese.inference",
+    "load_model": "kspikese.hub:load",
     "evaluate_pair": "kspikese.metrics",
     "evaluate_set": "kspikese.metrics",
 }
@@ -39,7 +41,8 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, attr = _LAZY[name].partition(":")
+        return getattr(importlib.import_module(module), attr or name)
     raise AttributeError(f"module 'kspikese' has no attribute {name!r}")
 
 
