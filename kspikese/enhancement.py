@@ -373,9 +373,12 @@ def enhance_paths(
         keras_model, fn = _model_and_fn(model, ann, weights_dir)
         frame_len = frame_len_of(keras_model)
         try:  # build the graph before timing the files
-            fn(np.zeros((1, frame_len, 1), np.float32))
+            shape = np.shape(fn(np.zeros((1, frame_len, 1), np.float32)))
         except Exception as exc:
             raise ModelError(f"model {model}: fails on a (1, {frame_len}, 1) frame ({exc})") from exc
+        if shape not in ((1, frame_len, 1), (1, frame_len)):
+            raise ModelError(f"model {model}: returned shape {shape} for input (1, {frame_len}, 1); "
+                             "it must map (batch, samples, 1) to the same shape")
         with _bar(progress and len(jobs) > 1, total=len(jobs), unit="file") as files_bar:
             for job in jobs:
                 estimate = _frames_estimate(job.src, frame_len, overlap)
