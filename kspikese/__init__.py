@@ -31,7 +31,6 @@ _LAZY = {
     "to_spiking": "kspikese.convert",
     "enhance": "kspikese.enhancement",
     "enhance_array": "kspikese.inference",
-    "load_model": "kspikese.hub:load",
     "evaluate_pair": "kspikese.metrics",
     "evaluate_set": "kspikese.metrics",
 }
@@ -41,8 +40,7 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        module, _, attr = _LAZY[name].partition(":")
-        return getattr(importlib.import_module(module), attr or name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kspikese' has no attribute {name!r}")
 
 
