@@ -133,12 +133,17 @@ class Pipeline:
 
 @dataclasses.dataclass
 class Job:
+    """One file to enhance: input ``src``, output ``dst``."""
+
     src: Path
     dst: Path
 
 
 @dataclasses.dataclass
 class Summary:
+    """What :func:`enhance_paths` did: files done / failed, seconds of audio, processing time
+    (model and I/O of the files), wall time, and the failures as ``(path, message)``."""
+
     done: int = 0
     failed: int = 0
     audio_seconds: float = 0.0
@@ -152,6 +157,7 @@ class Summary:
         return self.process_seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
     def text(self):
+        """Two lines for the console: counts and durations, then the real-time factor."""
         lines = [
             f"{self.done} file(s) enhanced, {self.failed} failed; "
             f"{self.audio_seconds / 60:.2f} min of audio; wall time {self.wall_seconds:.1f} s"

@@ -34,8 +34,8 @@ class ModelError(ValueError):
 def model_fn(model):
     """A function ``(rows, L, 1) float32 -> (rows, L, 1)`` calling ``model`` in inference mode.
 
-    The ``tf.function`` is traced once per model (kept while the model lives), for any number of
-    rows.
+    The ``tf.function`` is traced once per model and kept while the model lives (the cache holds
+    the model weakly), for any number of rows.
 
     Parameters
     ----------
@@ -52,10 +52,11 @@ def model_fn(model):
     import tensorflow as tf
 
     length = model.input_shape[1] if isinstance(model.input_shape, tuple) else None
+    ref = weakref.ref(model)  # the cache must not keep the model alive
 
     @tf.function(input_signature=[tf.TensorSpec([None, length, 1], tf.float32)])
     def call(x):
-        return model(x, training=False)
+        return ref()(x, training=False)
 
     def fn(x):
         return call(tf.constant(x, tf.float32)).numpy()

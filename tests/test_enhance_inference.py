@@ -72,9 +72,17 @@ def test_channels_and_frame_length_rules():
         inference.enhance_array(model, np.zeros(0))
 
 
-def test_model_fn_is_traced_once_per_model():
+def test_model_fn_is_traced_once_per_model_and_does_not_keep_it_alive():
+    import gc
+    import weakref
+
     model = conv_model(None)
     assert inference.model_fn(model) is inference.model_fn(model)
+    inference.enhance_array(model, noise(3000), frame_len=1024)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None  # the tables and the omega search run many models in one process
 
 
 def rows(model, batch):
