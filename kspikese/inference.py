@@ -34,8 +34,8 @@ class ModelError(ValueError):
 def model_fn(model):
     """A function ``(rows, L, 1) float32 -> (rows, L, 1)`` calling ``model`` in inference mode.
 
-    The ``tf.function`` is traced once per model and kept while the model lives (the cache holds
-    the model weakly), for any number of rows.
+    The ``tf.function`` (``fn.traced``) is traced once per model, for any number of rows, and
+    cached while the model lives (the cache holds the model weakly; ``fn`` holds it strongly).
 
     Parameters
     ----------
@@ -47,21 +47,23 @@ def model_fn(model):
     callable
         numpy in, numpy out.
     """
-    if model in _MODEL_FNS:
-        return _MODEL_FNS[model]
     import tensorflow as tf
 
-    length = model.input_shape[1] if isinstance(model.input_shape, tuple) else None
-    ref = weakref.ref(model)  # the cache must not keep the model alive
+    call = _MODEL_FNS.get(model)
+    if call is None:
+        length = model.input_shape[1] if isinstance(model.input_shape, tuple) else None
+        ref = weakref.ref(model)  # the cache must not keep the model alive
 
-    @tf.function(input_signature=[tf.TensorSpec([None, length, 1], tf.float32)])
-    def call(x):
-        return ref()(x, training=False)
+        @tf.function(input_signature=[tf.TensorSpec([None, length, 1], tf.float32)])
+        def call(x):
+            return ref()(x, training=False)
 
-    def fn(x):
+        _MODEL_FNS[model] = call
+
+    def fn(x, model=model):  # holds the model while fn is in use
         return call(tf.constant(x, tf.float32)).numpy()
 
-    _MODEL_FNS[model] = fn
+    fn.traced = call
     return fn
 
 

@@ -77,7 +77,7 @@ def test_model_fn_is_traced_once_per_model_and_does_not_keep_it_alive():
     import weakref
 
     model = conv_model(None)
-    assert inference.model_fn(model) is inference.model_fn(model)
+    assert inference.model_fn(model).traced is inference.model_fn(model).traced
     inference.enhance_array(model, noise(3000), frame_len=1024)
     ref = weakref.ref(model)
     del model
