@@ -69,11 +69,16 @@ omega-search: install  ## the paper's grid over omega (dt), x input scale
 energy: install  ## Table 5: Joules per inference, ANN vs SNN
 	$(PY) -m kspikese energy $(RUN_FLAGS)
 
+# QUICK=1 enhances with the QUICK Table 1 run's fine-tuned SNN instead of the shipped one
 enhance-demo: install  ## enhance the default test set with the shipped SNN -> results/enhanced
-	$(PY) -m kspikese enhance $(DATA_DIR)/default/vctk-like/test/noisy -o $(RESULTS)/enhanced
+	$(PY) -m kspikese enhance $(DATA_DIR)/default/vctk-like/test/noisy -o $(RESULTS)/enhanced \
+	    $(if $(filter 1,$(QUICK)),--model $(RESULTS)/runs/table1-quick-default-seed$(SEED))
 
+# QUICK=1 ships the QUICK runs into $(QUICK_WEIGHTS), never into kspikese/weights/
+QUICK_WEIGHTS ?= $(RESULTS)/weights-quick
 ship-weights: install  ## export Tables 1 and 3's four models into kspikese/weights/ (float16 + card)
-	$(PY) -m kspikese.weights.ship --results $(RESULTS) --seed $(SEED) --data-dir $(DATA_DIR)
+	$(PY) -m kspikese ship table1 table3 $(filter-out --force,$(RUN_FLAGS)) --data-dir $(DATA_DIR) \
+	    $(if $(filter 1,$(QUICK)),--weights-dir $(QUICK_WEIGHTS))
 
 # --- Nengo (issue 8): nengo-dl needs TF 2.12, so it has its own environment -----------------
 NENGO_VENV ?= .venv-nengo

@@ -30,6 +30,7 @@ if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
 _LAZY = {
     "to_spiking": "kspikese.convert",
     "enhance": "kspikese.enhancement",
+    "enhance_array": "kspikese.inference",
     "evaluate_pair": "kspikese.metrics",
     "evaluate_set": "kspikese.metrics",
 }

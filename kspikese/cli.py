@@ -18,6 +18,7 @@ COMMANDS = {
     "energy": ("kspikese.energy_table", "Table 5: energy per inference, ANN vs SNN"),
     "enhance": ("kspikese.enhance_cli", "denoise audio files with a (spiking) model"),
     "info": ("kspikese.enhance_cli:info", "print a model's card and layers"),
+    "ship": ("kspikese.publish", "export trained models as shipped weights (float16 + card)"),
     "bench": ("kspikese.bench", "benchmarks -> results/bench/"),
     "export-nengo": ("kspikese.nengo.cli", "convert a trained SNN to a Nengo network (nengo env)"),
     "nengo-eval": ("kspikese.nengo.cli:evaluate", "run the Nengo network and compare (nengo env)"),

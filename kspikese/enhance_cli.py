@@ -10,6 +10,7 @@ import json
 import sys
 
 from kspikese import enhancement as E
+from kspikese import hub, shipped
 
 
 def add_arguments(parser: argparse.ArgumentParser):
@@ -21,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser):
         help="output file (one input file) or folder that mirrors the input tree",
     )  # fmt: skip
     parser.add_argument(
-        "--model", default=E.DEFAULT_MODEL, metavar="NAME|PATH",
-        help=f"shipped model ({', '.join(E.SHIPPED)}; default {E.DEFAULT_MODEL}) or a path to a "
+        "--model", default=hub.DEFAULT_MODEL, metavar="NAME|PATH",
+        help=f"shipped model ({', '.join(hub.SHIPPED)}; default {hub.DEFAULT_MODEL}) or a path to a "
         ".keras checkpoint, a pipeline run folder or a model card (.json)",
     )  # fmt: skip
     parser.add_argument("--ann", action="store_true", help="use the ANN twin of a spiking model")
@@ -38,32 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--overlap", type=float, default=E.OVERLAP, metavar="F",
-        help=f"overlap of consecutive frames, fraction in (0, 0.5] (default {E.OVERLAP}); "
-        "smaller is faster",
+        help=f"overlap of consecutive frames, fraction in [0, 0.5] (default {E.OVERLAP}); "
+        "smaller is faster, 0 butts frames end to end",
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    # shipping a trained model (used after `make reproduce-table1/3`; not for everyday use)
-    parser.add_argument("--export", metavar="CHECKPOINT", help=argparse.SUPPRESS)
-    parser.add_argument("--name", choices=E.SHIPPED, help=argparse.SUPPRESS)
-    parser.add_argument("--card", metavar="JSON", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--check", nargs=2, metavar=("CLEAN_DIR", "NOISY_DIR"), help=argparse.SUPPRESS
-    )
-    parser.add_argument("--check-max", type=int, metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--weights-dir", metavar="DIR", help=argparse.SUPPRESS)
 
 
 def run(args) -> int:
-    if args.export:
-        return _export(args)
     if not args.inputs or not args.output:
         print("kspikese enhance: error: give INPUT... and -o OUT", file=sys.stderr)
         return 2
     if args.batch_size < 1:
         print("kspikese enhance: error: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    if not 0 < args.overlap <= 0.5:
-        print("kspikese enhance: error: --overlap must be in (0, 0.5]", file=sys.stderr)
+    if not 0 <= args.overlap <= 0.5:
+        print("kspikese enhance: error: --overlap must be in [0, 0.5]", file=sys.stderr)
         return 2
     try:
         summary = E.enhance_paths(
@@ -85,46 +76,14 @@ def run(args) -> int:
     return 1 if summary.failed else 0
 
 
-def _export(args) -> int:
-    if not args.name:
-        print("kspikese enhance --export: error: --name is required", file=sys.stderr)
-        return 2
-    fields = {}
-    if args.card:
-        try:
-            with open(args.card) as f:
-                fields = json.load(f)
-        except (OSError, ValueError) as exc:
-            print(f"kspikese enhance --export: error: {args.card}: {exc}", file=sys.stderr)
-            return 2
-    try:
-        pairs = E.read_pairs(*args.check, limit=args.check_max) if args.check else None
-        card = E.export_shipped(args.export, args.name, fields, args.weights_dir, pairs)
-    except (E.ModelError, E.shipped.WeightsError, E.io.AudioError) as exc:
-        print(f"kspikese enhance --export: error: {exc}", file=sys.stderr)
-        return 2
-    folder = args.weights_dir or E.shipped.WEIGHTS_DIR
-    print(
-        f"exported {args.name}: {card['weights_bytes'] / 1e6:.1f} MB ({card['weights_dtype']}), "
-        f"{card['n_params']:,} parameters -> {folder}"
-    )
-    if "float16_check" in card:
-        c = card["float16_check"]
-        print(
-            f"float16 check on {c['files']} test files: mean SI-SNR {c['si_snr_float32']:.3f} dB "
-            f"(float32) vs {c['si_snr_float16']:.3f} dB (float16), change {c['delta_db']:+.3f} dB"
-        )
-    return 0
-
-
 # ---------------------------------------------------------------------------------------------
 # kspikese info MODEL
 
 
 def add_info_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
-        "model", nargs="?", default=E.DEFAULT_MODEL, metavar="MODEL",
-        help=f"shipped name ({', '.join(E.SHIPPED)}) or path (default {E.DEFAULT_MODEL})",
+        "model", nargs="?", default=hub.DEFAULT_MODEL, metavar="MODEL",
+        help=f"shipped name ({', '.join(hub.SHIPPED)}) or path (default {hub.DEFAULT_MODEL})",
     )  # fmt: skip
     parser.add_argument("--ann", action="store_true", help="the ANN twin of a spiking model")
     parser.add_argument("--weights-dir", metavar="DIR", help=argparse.SUPPRESS)
@@ -132,8 +91,8 @@ def add_info_arguments(parser: argparse.ArgumentParser):
 
 def run_info(args) -> int:
     try:
-        model, card = E.load_model(args.model, args.ann, args.weights_dir)
-    except E.ModelError as exc:
+        model, card = hub.load(args.model, args.ann, args.weights_dir)
+    except hub.ModelError as exc:
         print(f"kspikese info: error: {exc}", file=sys.stderr)
         return 2
     print(format_info(model, card))
@@ -154,7 +113,7 @@ def format_info(model, card):
         lines.append(summary(model))
     except Exception:  # not a kspikese-built graph, or models not available: Keras' own table
         model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
-    spikes = E.shipped.spiking_layers(model)
+    spikes = shipped.spiking_layer_info(model)
     lines += ["", f"## Spiking layers ({len(spikes)})", ""]
     if spikes:
         lines.append("| layer | activation | dt | seed | spiking-aware training |")

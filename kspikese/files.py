@@ -1,10 +1,12 @@
-"""File input/output shared by every part of kspikese: atomic writes and checked audio reading.
+"""File input/output shared by every part of kspikese: atomic writes, checked audio reading,
+finding audio files (:data:`AUDIO_SUFFIXES`) and file hashes.
 
 Nothing is ever left half-written: every writer goes to a temporary name in the same folder and
 is renamed over the target (``os.replace`` is atomic on POSIX file systems).
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import struct
@@ -15,6 +17,11 @@ from pathlib import Path
 import numpy as np
 
 SR = 16000  # the sample rate every model and metric in kspikese works at
+# file name suffixes taken as audio wherever kspikese looks for audio files (libsndfile formats)
+AUDIO_SUFFIXES = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+    ".au", ".snd", ".caf", ".w64", ".rf64",
+})  # fmt: skip
 
 
 class AudioError(ValueError):
@@ -42,6 +49,21 @@ def atomic_path(path, suffix=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def is_audio_name(path):
+    """Whether ``path``'s name has an audio suffix (:data:`AUDIO_SUFFIXES`) and is not hidden."""
+    path = Path(path)
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
+
+
+def sha256(path, chunk=1 << 20):
+    """The SHA-256 hex digest of the file at ``path``, read in ``chunk``-byte pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask():
@@ -166,3 +188,74 @@ def check_wav_complete(path):
 
 def _format_of(path):
     return {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(Path(path).suffix.lower(), "WAV")
+
+
+# ------------------------------------------------------------------------ finding audio files
+def find_audio(folder, errors, exclude=None):
+    """Audio files under ``folder`` (recursive, sorted, symlinked folders not followed).
+
+    Folders that cannot be listed are appended to ``errors`` as ``(folder, message)``; files
+    inside ``exclude`` (an output folder nested in the input) are skipped.
+    """
+    found = []
+    stack = [Path(folder)]
+    while stack:
+        current = stack.pop()
+        if exclude is not None and inside(current, exclude) and not inside(folder, exclude):
+            continue
+        try:
+            with os.scandir(current) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            errors.append((current, f"cannot read folder ({exc.strerror or exc})"))
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(path)
+                elif entry.is_file() and is_audio_name(path):
+                    found.append(path)
+            except OSError as exc:
+                errors.append((path, f"cannot read ({exc.strerror or exc})"))
+        stack.extend(reversed(subdirs))
+    return sorted(found)
+
+
+def inside(path, folder):
+    """Whether ``path`` lies inside ``folder`` (or is it), after resolving symlinks."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def read_named_pairs(clean_dir, noisy_dir, limit=None):
+    """Test pairs from two folders: the files of ``noisy_dir`` with a namesake in ``clean_dir``.
+
+    Files are matched by relative path without suffix, sorted, at most ``limit`` of them, read
+    at 16 kHz (mono) and cut to the shorter of each pair.
+
+    Returns
+    -------
+    list of (str, np.ndarray, np.ndarray)
+        ``(name, noisy, clean)``; ``name`` is the noisy file's path relative to ``noisy_dir``.
+    """
+    clean_dir, noisy_dir = Path(clean_dir), Path(noisy_dir)
+    errors = []
+    clean = {p.relative_to(clean_dir).with_suffix(""): p for p in find_audio(clean_dir, errors)}
+    noisy = {p.relative_to(noisy_dir).with_suffix(""): p for p in find_audio(noisy_dir, errors)}
+    if errors:
+        raise AudioError("; ".join(f"{p}: {m}" for p, m in errors))
+    common = sorted(set(clean) & set(noisy))[:limit]
+    if not common:
+        raise AudioError(f"{noisy_dir}: no audio file with a namesake in {clean_dir}")
+    pairs = []
+    for key in common:
+        n, c = read_audio(noisy[key]), read_audio(clean[key])
+        m = min(len(n), len(c))
+        pairs.append((str(noisy[key].relative_to(noisy_dir)), n[:m], c[:m]))
+    return pairs
+

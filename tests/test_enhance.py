@@ -1,4 +1,5 @@
-"""kspikese.enhancement: overlap-add engine, array API, models by name, shipped weights, info."""
+"""Overlap-add engine (kspikese.dsp), array API (kspikese.enhancement), models by name
+(kspikese.hub), shipped weights (kspikese.shipped), publishing (kspikese.publish), info."""
 
 import json
 
@@ -7,8 +8,12 @@ import pytest
 
 import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
+from kspikese import dsp as D
 from kspikese import enhancement as E
-from kspikese import weights as W
+from kspikese import files, hub, publish
+from kspikese import shipped as W
+from kspikese.data.framing import FRAME_LEN
+from kspikese.metrics.snr import si_snr
 from enhance_models import gain_bias_model
 
 # ------------------------------------------------------------------------------- tiny models
@@ -51,7 +56,7 @@ def noise(shape, seed=0, scale=0.3):
 
 
 def run_engine(fn, x, block=7777, **kw):
-    eng = E.OverlapAdd(fn, x.shape[1], **kw)
+    eng = D.OverlapAdd(fn, x.shape[1], **kw)
     parts = [eng.push(x[i : i + block]) for i in range(0, len(x), block)]
     parts.append(eng.finish())
     return np.concatenate(parts), eng
@@ -61,32 +66,32 @@ def run_engine(fn, x, block=7777, **kw):
 
 
 def test_window_values_and_partition_of_unity():
-    w = E.synthesis_window(16, overlap=0.5)
+    w = D.synthesis_window(16, overlap=0.5)
     assert w[0] == 0 and np.isclose(w[4], 0.5) and np.isclose(w[8], 1.0) and np.isclose(w[12], 0.5)
-    full = E.synthesis_window(E.FRAME_LEN, overlap=0.5)
-    assert np.allclose(full[: E.FRAME_LEN // 2] + full[E.FRAME_LEN // 2 :], 1.0, atol=1e-6)
+    full = D.synthesis_window(FRAME_LEN, overlap=0.5)
+    assert np.allclose(full[: FRAME_LEN // 2] + full[FRAME_LEN // 2 :], 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "n, frames", [(1, 2), (8192, 2), (8193, 3), (16384, 3), (16385, 4), (0, 0)]
 )
 def test_num_frames(n, frames):
-    assert E.num_frames(n, overlap=0.5) == frames
+    assert D.num_frames(n, overlap=0.5) == frames
 
 
 @pytest.mark.parametrize("n, overlap, frames", [(20480, 0.25, 2), (20481, 0.25, 3), (1, 0.25, 1)])
 def test_num_frames_with_less_overlap(n, overlap, frames):
-    assert E.num_frames(n, overlap=overlap) == frames
+    assert D.num_frames(n, overlap=overlap) == frames
 
 
 def test_window_with_quarter_overlap_sums_to_one():
-    w = E.synthesis_window(16, overlap=0.25)  # O = 4, hop = 12
+    w = D.synthesis_window(16, overlap=0.25)  # O = 4, hop = 12
     assert np.allclose(
         w, [0, 0.146447, 0.5, 0.853553] + [1] * 8 + [1, 0.853553, 0.5, 0.146447], atol=1e-6
     )
     assert np.allclose(w[12:] + w[:4], 1)
     with pytest.raises(ValueError, match="overlap must be in"):
-        E.synthesis_window(16, overlap=0.75)
+        D.synthesis_window(16, overlap=0.75)
 
 
 @pytest.mark.parametrize("overlap", [0.5, 0.25, 0.1])
@@ -96,7 +101,7 @@ def test_identity_model_returns_input_everywhere(n, overlap):
     y, eng = run_engine(lambda rows: rows, x, batch_size=3, overlap=overlap)
     assert y.shape == x.shape
     assert np.array_equal(y, x)  # bit-exact, including every frame edge
-    assert eng.n_frames == E.num_frames(n, overlap=overlap)
+    assert eng.n_frames == D.num_frames(n, overlap=overlap)
 
 
 def test_overlap_add_matches_windowed_sum_written_out():
@@ -111,13 +116,13 @@ def test_overlap_add_matches_windowed_sum_written_out():
         return rows * (1 + len(count))  # frame k scaled by k + 2 (batch_size=1)
 
     y, eng = run_engine(fn, x, batch_size=1, frame_len=L, overlap=o / L)
-    hop, w = L - o, E.synthesis_window(L, o / L)
+    hop, w = L - o, D.synthesis_window(L, o / L)
     padded = np.concatenate([np.zeros(o), x[:, 0], np.zeros(L)])
     ref = np.zeros(len(padded))
     for k in range(eng.n_frames):
         s = k * hop
         ref[s : s + L] += w * (k + 2) * padded[s : s + L]
-    assert eng.n_frames == E.num_frames(300, L, o / L) == 7  # ceil((300 + 16) / 48)
+    assert eng.n_frames == D.num_frames(300, L, o / L) == 7  # ceil((300 + 16) / 48)
     assert np.allclose(y[:, 0], ref[o : o + 300], atol=1e-6)
 
 
@@ -148,7 +153,7 @@ def test_frame_dependent_offset_is_crossfaded_not_clicked():
         y, _ = run_engine(offset, x, batch_size=1, overlap=overlap)
         d = y[:, 0] - x[:, 0]
         step = np.abs(np.diff(d)).max()
-        o = E.FRAME_LEN * overlap  # |c_k+1 - c_k| max|r'| = 0.1 pi / (2 O): 1.9e-5 at O = L/2
+        o = FRAME_LEN * overlap  # |c_k+1 - c_k| max|r'| = 0.1 pi / (2 O): 1.9e-5 at O = L/2
         assert step <= 0.1 * np.pi / (2 * o) + 1e-6
         assert d.max() - d.min() > 0.5  # the offsets did reach the output
     # without the window (plain frame concatenation) the same model would jump by 0.1 at seams
@@ -164,7 +169,7 @@ def test_silent_frames_give_zeros_even_if_the_model_has_a_bias():
 
 
 def test_model_with_wrong_output_shape_is_named():
-    with pytest.raises(E.ModelError, match="must map"):
+    with pytest.raises(ValueError, match="must map"):
         run_engine(lambda rows: rows[:, ::2], noise((20000, 1)))
 
 
@@ -172,7 +177,7 @@ def test_stream_resampler_matches_one_shot():
     import soxr
 
     x = noise((44100, 2))
-    r = E.StreamResampler(44100, 16000, 2)
+    r = D.StreamResampler(44100, 16000, 2)
     y = np.concatenate([r.push(x[i : i + 1000]) for i in range(0, len(x), 1000)] + [r.finish()])
     assert y.shape == (16000, 2)
     assert np.allclose(y, soxr.resample(x, 44100, 16000), atol=1e-6)
@@ -228,45 +233,42 @@ def test_enhance_all_zero_gives_zeros_and_short_input_works():
 
 
 def test_missing_shipped_weights_say_how_to_make_them(tmp_path):
-    with pytest.raises(E.ModelError) as err:
-        E.load_model("snn-wave-u-net", weights_dir=tmp_path)
+    with pytest.raises(hub.ModelError) as err:
+        hub.load("snn-wave-u-net", weights_dir=tmp_path)
     msg = str(err.value)
     assert "not shipped" in msg and "make reproduce-table1" in msg
-    assert (
-        "--export results/runs/table1-default-seed0/finetune/finetuned.keras --name snn-wave-u-net"
-        in msg
-    )
-    with pytest.raises(E.ModelError, match="reproduce-table3.*ann/ann.keras --name conv-tasnet"):
-        E.load_model("snn-conv-tasnet", ann=True, weights_dir=tmp_path)
+    assert "`kspikese ship table1`" in msg and str(tmp_path) in msg
+    with pytest.raises(hub.ModelError, match="'conv-tasnet'.*reproduce-table3.*kspikese ship table3"):
+        hub.load("snn-conv-tasnet", ann=True, weights_dir=tmp_path)
 
 
 def test_unknown_model_name_lists_the_choices():
-    with pytest.raises(E.ModelError, match="unknown model 'wavenet'.*snn-wave-u-net"):
-        E.load_model("wavenet")
+    with pytest.raises(hub.ModelError, match="unknown model 'wavenet'.*snn-wave-u-net"):
+        hub.load("wavenet")
 
 
 def test_run_folder_and_checkpoint_resolution(tmp_path):
     run = tmp_path / "table1-seed0"
     run.mkdir()
-    with pytest.raises(E.ModelError, match="holds none of"):
-        E.resolve_checkpoint(run)
+    with pytest.raises(hub.ModelError, match="holds none of"):
+        hub.resolve_checkpoint(run)
     for name in ("ann.keras", "converted.keras", "finetuned.keras"):
         (run / name).write_bytes(b"")
-    assert E.resolve_checkpoint(run).name == "finetuned.keras"
-    assert E.resolve_checkpoint(run, ann=True).name == "ann.keras"
-    assert E.resolve_checkpoint(run / "converted.keras", ann=True).name == "ann.keras"
+    assert hub.resolve_checkpoint(run).name == "finetuned.keras"
+    assert hub.resolve_checkpoint(run, ann=True).name == "ann.keras"
+    assert hub.resolve_checkpoint(run / "converted.keras", ann=True).name == "ann.keras"
     # the pipeline's own layout: ann/ann.keras, converted.keras, finetune/finetuned.keras
     real = tmp_path / "table1-default-seed0"
     for name in ("ann/ann.keras", "converted.keras", "finetune/finetuned.keras"):
         (real / name).parent.mkdir(parents=True, exist_ok=True)
         (real / name).write_bytes(b"")
-    assert E.resolve_checkpoint(real) == real / "finetune" / "finetuned.keras"
-    assert E.resolve_checkpoint(real, ann=True) == real / "ann" / "ann.keras"
-    assert E.resolve_checkpoint(real / "finetune" / "finetuned.keras", ann=True) == (
+    assert hub.resolve_checkpoint(real) == real / "finetune" / "finetuned.keras"
+    assert hub.resolve_checkpoint(real, ann=True) == real / "ann" / "ann.keras"
+    assert hub.resolve_checkpoint(real / "finetune" / "finetuned.keras", ann=True) == (
         real / "ann" / "ann.keras"
     )
-    with pytest.raises(E.ModelError, match="no such model"):
-        E.resolve_checkpoint(tmp_path / "nope.keras")
+    with pytest.raises(hub.ModelError, match="no such model"):
+        hub.resolve_checkpoint(tmp_path / "nope.keras")
 
 
 def test_keras_checkpoint_loads_in_safe_mode(tmp_path):
@@ -274,14 +276,14 @@ def test_keras_checkpoint_loads_in_safe_mode(tmp_path):
     path.parent.mkdir()
     spiking_model().save(path)
     (path.parent / "run.json").write_text(json.dumps({"seed": 3}))
-    model, card = E.load_model(str(path.parent))
-    assert card["run"] == {"seed": 3} and len(W.spiking_layers(model)) == 1
+    model, card = hub.load(str(path.parent))
+    assert card["run"] == {"seed": 3} and len(W.spiking_layer_info(model)) == 1
     # a Lambda layer (arbitrary Python) is refused
     x = tf.keras.Input((None, 1))
     lam = tf.keras.Model(x, tf.keras.layers.Lambda(lambda t: t * 2)(x))
     lam.save(tmp_path / "lambda.keras")
-    with pytest.raises(E.ModelError, match="lambda.keras: cannot load"):
-        E.load_model(str(tmp_path / "lambda.keras"))
+    with pytest.raises(hub.ModelError, match="lambda.keras: cannot load"):
+        hub.load(str(tmp_path / "lambda.keras"))
 
 
 # ------------------------------------------------------------------------------- shipped weights
@@ -295,7 +297,7 @@ def test_export_and_load_round_trip(tmp_path):
     assert card["frame_len"] == 1024 and card["n_params"] == 4 * 9 + 4 + 4 * 9 + 1
     assert card["spiking_layers"][0]["dt"] == 0.01 and card["spiking_layers"][0]["seed"] == 0
     on_disk = json.loads((tmp_path / "snn-tiny.json").read_text())
-    assert on_disk["data"] == "unit test" and on_disk["weights_sha256"] == W.sha256(
+    assert on_disk["data"] == "unit test" and on_disk["weights_sha256"] == files.sha256(
         tmp_path / "snn-tiny.h5"
     )
     import h5py
@@ -306,7 +308,7 @@ def test_export_and_load_round_trip(tmp_path):
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         assert np.allclose(a, b, rtol=1e-3, atol=1e-4)  # float16: 11 significant bits
     x = noise(5000)
-    assert E.si_snr(E.enhance(x, 16000, model), E.enhance(x, 16000, loaded)) > 30
+    assert si_snr(E.enhance(x, 16000, model), E.enhance(x, 16000, loaded)) > 30
 
 
 def test_values_beyond_float16_stay_float32(tmp_path):
@@ -325,8 +327,8 @@ def test_damaged_or_mismatched_weights_are_refused(tmp_path):
         W.load("a", tmp_path)
     (tmp_path / "c.json").write_text("{not json")
     (tmp_path / "c.h5").write_bytes(b"")
-    with pytest.raises(E.ModelError, match="c.json: cannot read the model card"):
-        E.load_model(str(tmp_path / "c.json"))
+    with pytest.raises(hub.ModelError, match="c.json: cannot read the model card"):
+        hub.load(str(tmp_path / "c.json"))
 
 
 def test_size_limit_refuses_and_leaves_nothing(tmp_path, monkeypatch):
@@ -357,31 +359,31 @@ def test_export_shipped_from_run_folder_with_float16_check(tmp_path):
     out = tmp_path / "weights"
     clean = noise(6000, seed=1)
     pairs = [(clean + noise(6000, seed=2, scale=0.05), clean)]
-    card = E.export_shipped(run, "snn-wave-u-net", {"test_metrics": {"si_snr": 1.0}}, out, pairs)
+    card = publish.export_shipped(run, "snn-wave-u-net", {"test_metrics": {"si_snr": 1.0}}, out, pairs)
     assert (
         card["source_checkpoint"].endswith("finetuned.keras") and card["run"]["table"] == "table1"
     )
-    assert abs(card["float16_check"]["delta_db"]) < E.FLOAT16_TOLERANCE_DB
+    assert abs(card["float16_check"]["delta_db"]) < publish.FLOAT16_TOLERANCE_DB
     assert sorted(p.name for p in out.iterdir()) == ["snn-wave-u-net.h5", "snn-wave-u-net.json"]
-    ann_card = E.export_shipped(run, "wave-u-net", None, out)
+    ann_card = publish.export_shipped(run, "wave-u-net", None, out)
     assert ann_card["source_checkpoint"].endswith("ann.keras") and ann_card["spiking"] is False
     # shipped names now resolve, and --ann picks the twin
-    model, card = E.load_model("snn-wave-u-net", weights_dir=out)
-    assert card["name"] == "snn-wave-u-net" and W.spiking_layers(model)
-    model, card = E.load_model("snn-wave-u-net", ann=True, weights_dir=out)
-    assert card["name"] == "wave-u-net" and not W.spiking_layers(model)
+    model, card = hub.load("snn-wave-u-net", weights_dir=out)
+    assert card["name"] == "snn-wave-u-net" and W.spiking_layer_info(model)
+    model, card = hub.load("snn-wave-u-net", ann=True, weights_dir=out)
+    assert card["name"] == "wave-u-net" and not W.spiking_layer_info(model)
 
 
 def test_float16_that_moves_si_snr_too_much_ships_float32(tmp_path, monkeypatch):
     path = tmp_path / "ann.keras"
     lowpass_model(frame=1024).save(path)
-    monkeypatch.setattr(E, "FLOAT16_TOLERANCE_DB", 0.0)  # any change at all is too much
+    monkeypatch.setattr(publish, "FLOAT16_TOLERANCE_DB", 0.0)  # any change at all is too much
     clean = noise(3000, seed=1)
     pairs = [(clean + noise(3000, seed=2, scale=0.05), clean)]
     with pytest.warns(UserWarning, match="shipping float32 weights"):
-        card = E.export_shipped(path, "wave-u-net", None, tmp_path / "w", pairs)
+        card = publish.export_shipped(path, "wave-u-net", None, tmp_path / "w", pairs)
     assert card["weights_dtype"] == "float32" and card["float16_check"]["passed"] is False
-    loaded, _ = E.load_model("wave-u-net", weights_dir=tmp_path / "w")
+    loaded, _ = hub.load("wave-u-net", weights_dir=tmp_path / "w")
     assert np.array_equal(
         loaded.get_weights()[0], tf.keras.models.load_model(path).get_weights()[0]
     )
@@ -401,7 +403,7 @@ def test_export_command_with_test_folders(tmp_path, capsys):
             (tmp_path / kind).mkdir(exist_ok=True)
             sf.write(tmp_path / kind / f"u{i}.wav", x, 16000, subtype="FLOAT")
     (tmp_path / "card.json").write_text(json.dumps({"data": "default corpus, vctk-like test"}))
-    argv = ["enhance", "--export", str(run), "--name", "conv-tasnet", "--weights-dir",
+    argv = ["ship", "--checkpoint", str(run), "--name", "conv-tasnet", "--weights-dir",
             str(tmp_path / "w"), "--card", str(tmp_path / "card.json"),
             "--check", str(tmp_path / "clean"), str(tmp_path / "noisy")]  # fmt: skip
     assert main(argv) == 0
@@ -409,7 +411,7 @@ def test_export_command_with_test_folders(tmp_path, capsys):
     assert "exported conv-tasnet" in out and "float16 check on 2 test files" in out
     card = json.loads((tmp_path / "w" / "conv-tasnet.json").read_text())
     assert card["data"] == "default corpus, vctk-like test" and card["float16_check"]["passed"]
-    assert main(["enhance", "--export", str(run), "--name", "snn-conv-tasnet"]) == 2
+    assert main(["ship", "--checkpoint", str(run), "--name", "snn-conv-tasnet"]) == 2
     assert "holds none of ['finetune/finetuned.keras'" in capsys.readouterr().err
 
 
@@ -435,10 +437,10 @@ def test_full_size_models_ship_under_12_mb_and_reload(tmp_path, arch, dt):
     snn = to_spiking(scale_activations(models.build_model(arch), 3e4), dt=dt, seed=0)
     models.save_model(snn, tmp_path / "run" / "finetune" / "finetuned.keras")
     name = "snn-" + arch.replace("_", "-")
-    card = E.export_shipped(tmp_path / "run", name, {"data": "none"}, tmp_path / "w")
+    card = publish.export_shipped(tmp_path / "run", name, {"data": "none"}, tmp_path / "w")
     assert card["weights_bytes"] < W.MAX_BYTES and card["n_params"] > 2_500_000
     assert card["spiking"] and all(s["dt"] == dt for s in card["spiking_layers"])
-    loaded, _ = E.load_model(name, weights_dir=tmp_path / "w")
+    loaded, _ = hub.load(name, weights_dir=tmp_path / "w")
     x = noise(20000, scale=0.1)
     y = E.enhance(x, 16000, loaded)
     assert y.shape == x.shape and np.all(np.isfinite(y))

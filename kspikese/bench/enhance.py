@@ -49,7 +49,7 @@ def build_fresh(name):
 
 def load(spec):
     """``(model, label)`` for a shipped name (falls back to a fresh build) or a model path."""
-    from kspikese import enhancement as E
+    from kspikese import hub, shipped
 
     if spec == "identity":
         import tensorflow as tf
@@ -57,10 +57,10 @@ def load(spec):
         x = tf.keras.Input((None, 1))
         y = tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
         return tf.keras.Model(x, y), "identity model (the engine alone: I/O, overlap-add)"
-    if spec in E.SHIPPED and spec not in E.shipped.available():
+    if spec in shipped.SHIPPED and spec not in shipped.available():
         return build_fresh(spec), f"{spec} (fresh full-size build, weights not shipped yet)"
-    model, _ = E.load_model(spec)
-    return model, f"{spec} (shipped)" if spec in E.SHIPPED else spec
+    model, _ = hub.load(spec)
+    return model, f"{spec} (shipped)" if spec in shipped.SHIPPED else spec
 
 
 def write_test_file(path, seconds, sr=files.SR, seed=0):
@@ -85,11 +85,12 @@ def child(spec, seconds, folder, overlap=None):
     import numpy as np
 
     from kspikese import enhancement as E
+    from kspikese.inference import frame_len_of, model_fn
 
     overlap = E.OVERLAP if overlap is None else overlap
     model, label = load(spec)
-    fn = E.model_fn(model)
-    frame_len = E.frame_len_of(model)
+    fn = model_fn(model)
+    frame_len = frame_len_of(model)
     fn(np.zeros((4, frame_len, 1), np.float32) + 0.01)  # warm-up: trace the graph once
     src, dst = Path(folder) / "in.wav", Path(folder) / "out.wav"
     write_test_file(src, seconds)
@@ -133,12 +134,13 @@ def measure(spec, seconds, overlap=None):
 
 
 def run(out_dir, quick):
-    from kspikese import enhancement as E
+    from kspikese import shipped
+    from kspikese.dsp import OVERLAP
 
     out_dir = Path(out_dir)
     seconds = RTF_SECONDS[bool(quick)]
-    speed = [measure(name, seconds) for name in E.SHIPPED] + [measure("identity", seconds)]
-    if E.OVERLAP != 0.5:  # the cost of the smoother 50 % overlap, for the target model
+    speed = [measure(name, seconds) for name in shipped.SHIPPED] + [measure("identity", seconds)]
+    if OVERLAP != 0.5:  # the cost of the smoother 50 % overlap, for the target model
         speed.append(measure(MEMORY_MODEL, seconds, overlap=0.5))
     memory = [measure(MEMORY_MODEL, 60 * m) for m in MEMORY_MINUTES[bool(quick)]]
     table = format_table(speed, memory, seconds)

@@ -10,7 +10,7 @@ import argparse
 import math
 from pathlib import Path
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+from kspikese.files import AUDIO_SUFFIXES, is_audio_name
 
 
 def add_arguments(parser: argparse.ArgumentParser):
@@ -30,7 +30,7 @@ def audio_files(folder, role):
         raise SystemExit(f"kspikese evaluate: --{role} {folder} is not a folder")
     found = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
+        if path.is_file() and is_audio_name(path):
             key = path.relative_to(folder).with_suffix("").as_posix()
             if key in found:
                 raise SystemExit(f"kspikese evaluate: --{role} has two files named {key}: "
@@ -38,7 +38,7 @@ def audio_files(folder, role):
             found[key] = path
     if not found:
         raise SystemExit(f"kspikese evaluate: --{role} {folder} holds no audio files "
-                         f"({', '.join(AUDIO_SUFFIXES)})")
+                         f"({', '.join(sorted(AUDIO_SUFFIXES))})")
     return found
 
 

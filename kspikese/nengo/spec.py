@@ -281,7 +281,7 @@ def load(spec_dir):
 def test_pairs(data_dir, utterances):
     """``[(name, noisy, clean)]``: the first ``utterances`` test files (sorted by name) of
     ``data_dir/noisy`` with a namesake in ``data_dir/clean``."""
-    from kspikese.enhancement import read_named_pairs
+    from kspikese.files import read_named_pairs
 
     data_dir = Path(data_dir)
     return read_named_pairs(data_dir / "clean", data_dir / "noisy", int(utterances))
@@ -290,16 +290,14 @@ def test_pairs(data_dir, utterances):
 def enhance_with(fn, audio, frame_len):
     """Enhance a mono 16 kHz ``audio`` with ``fn`` ((1, L, 1) -> (1, L, 1)) in the frames and
     cross-fades of :func:`kspikese.enhance` (batch size 1)."""
-    from kspikese.enhancement import OverlapAdd
+    from kspikese.inference import enhance_array
 
-    engine = OverlapAdd(fn, channels=1, frame_len=frame_len, batch_size=1)
-    out = [engine.push(np.asarray(audio, np.float32)[:, None]), engine.finish()]
-    return np.concatenate(out)[:, 0]
+    return enhance_array(None, audio, frame_len, batch_size=1, fn=fn)
 
 
 def keras_reference(model, data_dir, utterances):
     """The Keras SNN's outputs on the test utterances: a dict for ``reference.npz``."""
-    from kspikese.enhancement import model_fn
+    from kspikese.inference import model_fn
     from kspikese.metrics.snr import si_snr
 
     frame_len = int(model.input_shape[1])

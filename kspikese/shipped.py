@@ -1,30 +1,24 @@
-"""Shipped model weights: a JSON model card and a float16 HDF5 weight file per model.
+"""Shipped models: a JSON model card and an HDF5 weight file per model, in ``kspikese/weights/``.
 
-Each shipped model ``NAME`` is two files in this folder:
+Each shipped model ``NAME`` is two files:
 
 ``NAME.json``
     the model card: what the model is (``keras_config``: the Keras functional graph, serialised
     with ``tf.keras.saving.serialize_keras_object``), how it was made (data, seed, conversion
-    settings such as ``dt`` and the input scale, the pipeline run it came from), its test
-    metrics, the date, and the SHA-256 of the weight file it describes.
+    settings such as ``dt``, the pipeline run it came from), its test metrics, the date, and the
+    SHA-256 of the weight file it describes.
 ``NAME.h5``
     the weights, one HDF5 dataset per ``model.weights`` entry (``w/0000``, ``w/0001``, ... in
-    model order, each with its variable name as an attribute).  Tensors are stored as float16
-    (half the size of float32; 2.6 M parameters take 5.2 MB) unless a value lies outside the
-    float16 range (|w| > 65504, possible for biases scaled by a large input scale ``c``), in which
-    case that tensor is stored as float32.
+    model order, each with its variable name as an attribute), stored as float16 unless a value
+    lies outside the float16 range (``|w| > 65504``), in which case that tensor is float32.
 
-Loading rebuilds the graph from the card under Keras' safe mode (no Python code is ever
-deserialised: a ``Lambda`` layer would be refused), checks the weight file's hash, count and
-shapes, and assigns the weights cast to float32.  HDF5 holds plain arrays only, so nothing in
-either file can execute code (no pickle).
-
-Both files are written atomically, weights first, so a card always describes a complete weight
-file.
+Loading rebuilds the graph from the card in Keras' safe mode (no Python code is deserialised: a
+``Lambda`` layer is refused), checks the weight file's hash, tensor count and shapes, and assigns
+the weights cast to float32.  HDF5 holds plain arrays only (no pickle).  Both files are written
+atomically, weights first, so a card always describes a complete weight file.
 """
 
 import datetime
-import hashlib
 import json
 from pathlib import Path
 
@@ -33,35 +27,43 @@ import numpy as np
 from kspikese import files
 
 FORMAT = "kspikese-shipped/1"
-MAX_BYTES = 12_000_000  # at most 12 MB per shipped model (issue 7)
+MAX_BYTES = 12_000_000  # at most 12 MB per shipped model
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
-WEIGHTS_DIR = Path(__file__).resolve().parent
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED = ("snn-wave-u-net", "snn-conv-tasnet", "wave-u-net", "conv-tasnet")
+DEFAULT_MODEL = "snn-wave-u-net"
+# table -> (ANN name, SNN name) of the models shipped from that table's run
+SHIPS = {"table1": ("wave-u-net", "snn-wave-u-net"), "table3": ("conv-tasnet", "snn-conv-tasnet")}
 
 
 class WeightsError(ValueError):
     """A shipped model's card or weight file is missing, damaged or does not match."""
 
 
+def ann_name(name):
+    """The ANN twin of a shipped spiking model's name (``snn-wave-u-net`` -> ``wave-u-net``)."""
+    return name[4:] if name.startswith("snn-") else name
+
+
+def source_table(name):
+    """The table whose run a shipped model is exported from (``table1`` or ``table3``)."""
+    return next(table for table, names in SHIPS.items() if name in names)
+
+
 def card_path(name, weights_dir=None):
+    """``weights_dir/NAME.json`` (default: the package's weights folder)."""
     return Path(weights_dir or WEIGHTS_DIR) / f"{name}.json"
 
 
 def weights_path(name, weights_dir=None):
+    """``weights_dir/NAME.h5`` (default: the package's weights folder)."""
     return Path(weights_dir or WEIGHTS_DIR) / f"{name}.h5"
 
 
 def available(weights_dir=None):
-    """Names of the models whose card and weight file are both present."""
+    """Names of the models whose card and weight file are both present, sorted."""
     folder = Path(weights_dir or WEIGHTS_DIR)
     return sorted(p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.h5").exists())
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_card(path):
@@ -79,15 +81,23 @@ def read_card(path):
     return card
 
 
-# ---------------------------------------------------------------------------------------------
-# weight files
-
-
+# ------------------------------------------------------------------------------ weight files
 def write_weights(path, model, dtype="float16"):
-    """Write ``model.weights`` to ``path`` (HDF5); return the dtype used per tensor.
+    """Write ``model.weights`` to ``path`` (HDF5, atomically).
 
-    ``dtype="float16"`` stores float16 wherever the values fit (|w| <= 65504), else float32;
-    ``dtype="float32"`` stores everything as float32 (exact).
+    Parameters
+    ----------
+    path : str or Path
+        The weight file.
+    model : tf.keras.Model
+    dtype : {"float16", "float32"}
+        ``float16`` stores float16 wherever a tensor's values fit (``|w| <= 65504``), else
+        float32; ``float32`` stores every tensor exactly.
+
+    Returns
+    -------
+    list of str
+        The dtype used for each tensor.
     """
     if dtype not in ("float16", "float32"):
         raise ValueError(f"write_weights: dtype must be 'float16' or 'float32', got {dtype!r}")
@@ -128,46 +138,12 @@ def assign_weights(model, arrays, source):
         )
     for var, arr in zip(model.weights, arrays):
         if tuple(var.shape) != arr.shape:
-            raise WeightsError(
-                f"{source}: weight {var.name} has shape {arr.shape}, the model expects "
-                f"{tuple(var.shape)}"
-            )
+            raise WeightsError(f"{source}: weight {var.name} has shape {arr.shape}, the model "
+                               f"expects {tuple(var.shape)}")
     model.set_weights(arrays)
 
 
-# ---------------------------------------------------------------------------------------------
-# models
-
-
-def custom_objects():
-    """Layer classes a kspikese graph may hold beyond Keras' own: keras-spiking's and kspikese's."""
-    import keras_spiking
-    import tensorflow as tf
-
-    objects = {}
-
-    def add_layers(module):
-        for name in dir(module):
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, tf.keras.layers.Layer):
-                objects[name] = obj
-
-    add_layers(keras_spiking)
-    import importlib
-
-    for module_name in ("kspikese.neurons", "kspikese.models"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        add_layers(module)
-        extra = getattr(module, "CUSTOM_OBJECTS", None)
-        if callable(extra):
-            extra = extra()
-        objects.update(extra or {})
-    return objects
-
-
+# ------------------------------------------------------------------------------------ models
 def model_config(model):
     """The model's graph as JSON-ready data (Keras' own serialisation format)."""
     import tensorflow as tf
@@ -179,6 +155,8 @@ def model_from_config(config, source):
     """Rebuild a model from :func:`model_config` data, in Keras' safe mode."""
     import tensorflow as tf
 
+    from kspikese.neurons import custom_objects
+
     try:
         return tf.keras.saving.deserialize_keras_object(
             config, custom_objects=custom_objects(), safe_mode=True
@@ -188,7 +166,20 @@ def model_from_config(config, source):
 
 
 def load(name_or_card, weights_dir=None):
-    """Load a shipped model: ``(model, card)``.  ``name_or_card`` is a name or a card's path."""
+    """Load a shipped model from its card and weight file.
+
+    Parameters
+    ----------
+    name_or_card : str or Path
+        A name (``weights_dir/NAME.json``) or the path of a card (``.json``).
+    weights_dir : str or Path, optional
+        Where names are looked up (default: the package's weights folder).
+
+    Returns
+    -------
+    (tf.keras.Model, dict)
+        The model (float32 weights) and its card.
+    """
     path = Path(name_or_card)
     if path.suffix != ".json":
         path = card_path(name_or_card, weights_dir)
@@ -196,7 +187,7 @@ def load(name_or_card, weights_dir=None):
     weights = path.parent / card["weights_file"]
     if not weights.exists():
         raise WeightsError(f"{path}: its weight file {weights} is missing")
-    digest = sha256(weights)
+    digest = files.sha256(weights)
     if digest != card["weights_sha256"]:
         raise WeightsError(
             f"{weights}: SHA-256 {digest[:12]}... does not match the card's "
@@ -207,39 +198,41 @@ def load(name_or_card, weights_dir=None):
     return model, card
 
 
-def spiking_layers(model):
-    """``[(layer name, dt, seed, spiking_aware_training)]`` for every SpikingActivation inside."""
-    import keras_spiking
+def spiking_layer_info(model):
+    """``[{layer, activation, dt, seed, spiking_aware_training}]`` of every SpikingActivation."""
+    from kspikese.convert import spiking_layers
 
-    found = []
-
-    def walk(layer):
-        if isinstance(layer, keras_spiking.SpikingActivation):
-            found.append(
-                {
-                    "layer": layer.name,
-                    "activation": getattr(layer.activation, "__name__", str(layer.activation)),
-                    "dt": float(layer.dt),
-                    "seed": layer.seed,
-                    "spiking_aware_training": bool(layer.spiking_aware_training),
-                }
-            )
-        for sub in getattr(layer, "layers", []) or []:
-            walk(sub)
-        inner = getattr(layer, "layer", None)  # wrappers such as TimeDistributed
-        if inner is not None:
-            walk(inner)
-
-    for layer in model.layers:
-        walk(layer)
-    return found
+    return [{"layer": layer.name,
+             "activation": getattr(layer.activation, "__name__", str(layer.activation)),
+             "dt": float(layer.dt), "seed": layer.seed,
+             "spiking_aware_training": bool(layer.spiking_aware_training)}
+            for layer in spiking_layers(model)]
 
 
 def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
-    """Write ``NAME.h5`` (weights) and ``NAME.json`` (card) for ``model``; return the card.
+    """Write ``NAME.h5`` (weights) and ``NAME.json`` (card) for ``model``.
 
-    Refuses (:class:`WeightsError`) a weight file above :data:`MAX_BYTES`; nothing is left
-    behind then.
+    Parameters
+    ----------
+    model : tf.keras.Model
+    name : str
+        The model's name (file stem).
+    card_fields : dict, optional
+        Provenance merged into the card (data, config, seed, test metrics, ...).
+    weights_dir : str or Path, optional
+        Target folder (default: the package's weights folder).
+    dtype : {"float16", "float32"}
+        See :func:`write_weights`.
+
+    Returns
+    -------
+    dict
+        The card.
+
+    Raises
+    ------
+    WeightsError
+        A weight file above :data:`MAX_BYTES`; nothing is left behind then.
     """
     folder = Path(weights_dir or WEIGHTS_DIR)
     target = weights_path(name, folder)
@@ -251,14 +244,15 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
                 f"{name}: the {dtype} weight file would take {size / 1e6:.1f} MB, more than the "
                 f"{MAX_BYTES / 1e6:.0f} MB allowed for a shipped model"
             )
-        spikes = spiking_layers(model)
+        spikes = spiking_layer_info(model)
+        shape = model.input_shape
         card = {
             "format": FORMAT,
             "name": name,
             "spiking": bool(spikes),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
             "sr": files.SR,
-            "frame_len": _frame_len(model),
+            "frame_len": int(shape[1]) if len(shape) > 1 and shape[1] else None,
             "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
             "weights_file": target.name,
             "weights_dtype": "+".join(sorted(set(dtypes))) or dtype,
@@ -266,15 +260,10 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
                 [i for i, d in enumerate(dtypes) if d != "float16"] if dtype == "float16" else "all"
             ),
             "weights_bytes": size,
-            "weights_sha256": sha256(tmp_target),
+            "weights_sha256": files.sha256(tmp_target),
             "spiking_layers": spikes,
         }
         card.update(card_fields or {})
         card["keras_config"] = model_config(model)
     files.write_json(card_path(name, folder), card)  # then the card that describes it
     return card
-
-
-def _frame_len(model):
-    shape = model.input_shape
-    return int(shape[1]) if shape is not None and len(shape) > 1 and shape[1] else None
