@@ -422,3 +422,23 @@ def test_converted_unknown_length_model_counts_every_position():
     assert est_loose.neurons == est_fixed.neurons
     assert est_loose.connections == est_fixed.connections
     assert any(type(layer).__name__ == "TimeSplit" for layer in rebuilt.layers)
+
+
+def test_nested_model_counts_its_layers_and_their_own_rates():
+    # a backbone used as a layer: its connections, and events from the inputs it received
+    inner_in = tf.keras.Input((4, 1))
+    conv = L.Conv1D(2, 1, use_bias=False, kernel_initializer=tf.keras.initializers.Constant(3.0))
+    backbone = tf.keras.Model(inner_in, L.Conv1D(1, 1, use_bias=False)(conv(inner_in)),
+                              name="backbone")
+    inp = tf.keras.Input((4, 1))
+    model = tf.keras.Model(inp, L.Flatten()(backbone(inp)))
+    flat = energy.estimate(tf.keras.Model(inner_in, backbone.output))
+    est = energy.estimate(model, np.full((2, 4, 1), 2.0, np.float32), dt=1.0, devices=("loihi",))
+    row = {r["name"]: r for r in est.layers}["backbone"]
+    assert row["connections"] == flat.connections == 4 * 2 + 4 * 2
+    # first conv: 8 connections x 2 events; second: 8 connections x |3 * 2| = 6 events
+    assert row["synops"] == pytest.approx(8 * 2 + 8 * 6)
+    assert est.totals["loihi"] == pytest.approx(64 * LOIHI_SYN)
+    seq = tf.keras.Sequential([tf.keras.Input((4, 1)), L.Conv1D(2, 1), L.Lambda(lambda t: t)])
+    with pytest.raises(energy.UncountedLayerError, match="Lambda"):
+        energy.estimate(tf.keras.Model(inp, seq(inp)))

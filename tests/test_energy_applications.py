@@ -42,6 +42,19 @@ def test_ann_counts_scale_with_the_input_area():
     assert 3.5 < large / small < 4.1
 
 
+def test_application_used_as_a_backbone_inside_a_user_model():
+    # the usual transfer-learning build: a headless backbone as one layer of a Sequential
+    backbone = apps.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = tf.keras.Sequential([tf.keras.Input((32, 32, 3)), backbone,
+                                 tf.keras.layers.GlobalAveragePooling2D(),
+                                 tf.keras.layers.Dense(5)])
+    head = 1 * 1 * 1280 + 1280 * 5  # global pooling reads 1x1x1280, the dense layer
+    images = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    est = energy.estimate(model, images, devices=("cpu", "loihi"))
+    assert est.connections == energy.estimate(backbone).connections + head
+    assert est.totals["loihi"] > 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50"])
 def test_converted_snn_keeps_the_ann_counts_and_gets_rates(name):

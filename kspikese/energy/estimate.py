@@ -142,6 +142,16 @@ def model_timesteps(model):
     return steps.pop() if steps else 1
 
 
+def _nested_rate(inner, measured, connections, dt, timesteps):
+    """The effective ``(rate, nonzero fraction)`` of a nested model: its own layers' synaptic
+    events (measured on the inputs it received) spread over its connections."""
+    rows = _layer_rows(inner, count_model(inner), measured, "corrected", dt, timesteps, ())
+    if not connections:
+        return 0.0, 0.0
+    return (sum(r["synops"] for r in rows) / (connections * dt * timesteps),
+            sum(r["synops_graded"] for r in rows) / (connections * timesteps))
+
+
 def _layer_rows(model, apps, measured, kind, dt, timesteps, devices):
     nan = float("nan")
     per_layer = {layer: [] for layer in model.layers}
@@ -155,7 +165,12 @@ def _layer_rows(model, apps, measured, kind, dt, timesteps, devices):
         if measured is not None:
             rates = []
             for node, counts in entries:
-                per_input = measured.inputs[node_key(layer, node)]
+                key = node_key(layer, node)
+                if kind == "corrected" and key in measured.nested:
+                    rates.append((counts.connections,) + _nested_rate(
+                        layer, measured.nested[key], counts.connections, dt, timesteps))
+                    continue
+                per_input = measured.inputs[key]
                 picked = (list(range(len(per_input))) if kind == "stock"
                           else event_inputs(layer, len(per_input)))
                 rates.append((counts.connections,) + node_rate(per_input, picked))

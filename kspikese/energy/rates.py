@@ -32,11 +32,15 @@ class Measured:
         per timestep).
     n_examples : int
         Examples seen.
+    nested : dict
+        ``{(layer name, node index): Measured}`` of each model used as a layer, measured on
+        the inputs it received.
     """
 
     inputs: dict
     spikes: dict
     n_examples: int
+    nested: dict = dataclasses.field(default_factory=dict)
 
 
 def node_key(layer, node):
@@ -114,21 +118,23 @@ def measure_inputs(model, data, batch_size=4, progress=False):
     """
     arrays = example_inputs(model, data)
     n = len(arrays[0])
-    tensors, index = [], []
+    tensors, index, nested = [], [], []
     for layer, node in model_nodes(model):
         inputs = tf.nest.flatten(node.input_tensors)
         index.append((node_key(layer, node), list(range(len(tensors), len(tensors) + len(inputs)))))
         tensors.extend(inputs)
+        if isinstance(layer, tf.keras.Model):
+            nested.append((layer, node_key(layer, node), inputs))
     spiking = spiking_layers(model)
     first_out = len(tensors)
     tensors.extend(layer.output for layer in spiking)
-    probe = tf.keras.Model(model.inputs, tensors)
+    probe = tf.keras.Model(model.inputs, [tensors, [t for _, _, ts in nested for t in ts]])
 
     @tf.function
     def reduce(batch):
-        outs = tf.nest.flatten(probe(batch, training=False))
+        outs, kept = probe(batch, training=False)
         return ([tf.reduce_sum(tf.abs(tf.cast(o, tf.float64))) for o in outs],
-                [tf.math.count_nonzero(o, dtype=tf.float64) for o in outs])
+                [tf.math.count_nonzero(o, dtype=tf.float64) for o in outs], kept)
 
     sums, nonzeros = np.zeros(len(tensors)), np.zeros(len(tensors))
     starts = range(0, n, int(batch_size))
@@ -136,18 +142,25 @@ def measure_inputs(model, data, batch_size=4, progress=False):
         from tqdm import tqdm
 
         starts = tqdm(starts, desc="firing rates", unit="batch", leave=False)
+    kept_batches = []
     for start in starts:
         batch = [tf.constant(a[start:start + int(batch_size)]) for a in arrays]
-        s, z = reduce(batch if len(batch) > 1 else batch[0])
+        s, z, kept = reduce(batch if len(batch) > 1 else batch[0])
         sums += np.array([float(v) for v in s])
         nonzeros += np.array([float(v) for v in z])
+        kept_batches.append([np.asarray(k) for k in tf.nest.flatten(kept)])
     sizes = np.array([np.prod(t.shape[1:].as_list(), dtype=np.float64) for t in tensors])
     mean_abs, frac = sums / (sizes * n), nonzeros / (sizes * n)
     inputs = {key: [(float(mean_abs[c]), float(frac[c]), float(sizes[c])) for c in cols]
               for key, cols in index}
     spikes = {layer.name: float(mean_abs[first_out + i] * layer.dt)
               for i, layer in enumerate(spiking)}
-    return Measured(inputs=inputs, spikes=spikes, n_examples=n)
+    inner, column = {}, 0
+    for layer, key, ins in nested:  # a nested model: measured on the inputs it received
+        received = [np.concatenate([b[column + i] for b in kept_batches]) for i in range(len(ins))]
+        inner[key] = measure_inputs(layer, received, batch_size=batch_size)
+        column += len(ins)
+    return Measured(inputs=inputs, spikes=spikes, n_examples=n, nested=inner)
 
 
 def event_inputs(layer, n_inputs):

@@ -125,6 +125,16 @@ def count_model(model):
     return out
 
 
+@register_layer(tf.keras.Model)
+def nested_model_stats(node):
+    """A model used as a layer (a backbone, a ``Sequential`` block): the sum of its own layers'
+    counts, each counted on the nested model's graph and input shape."""
+    total = Counts()
+    for _, _, counts in count_model(node.layer):
+        total = total + counts
+    return total
+
+
 # ------------------------------------------------------------------------------ shape helpers
 def input_shapes(node):
     """Shapes (batch axis included) of the tensors in a node's first call argument."""
