@@ -238,3 +238,10 @@ def test_any_input_shape_and_multi_input_models():
     assert est.input_shape == [(5, 6, 3), (2,)]
     assert est.connections == 5 * 6 * 2 * 9 * 3 + 5 * 6 * 2 + 4 * 1
     assert est.n_examples == 2
+
+
+def test_sequential_model_of_open_length_takes_its_size_from_the_data():
+    model = tf.keras.Sequential([tf.keras.Input((None, 2)), L.Conv1D(3, 3)])
+    est = energy.estimate(model, np.ones((1, 10, 2), np.float32))
+    assert est.input_shape == [(10, 2)] and est.connections == 8 * 3 * 3 * 2
+    assert est.rates_from == "none" and est.n_examples == 0  # cpu only: no rates were needed

@@ -251,8 +251,9 @@ def estimate(model, example_data=None, *, corrected=True, devices=None, dt=None,
         if strict and uncounted:
             raise ValueError(f"model {model.name!r}: KerasSpiking leaves layer types "
                              f"{uncounted} uncounted")
-    rates_from = "example_data" if arrays is not None or measured is not None else "none"
+    rates_from = "example_data" if measured is not None else "none"
     if measured is None and any(D.DEVICES[d]["spiking"] for d in devices):
+        rates_from = "example_data"
         if arrays is None:
             arrays = default_example(model)
             rates_from = (f"default example: {len(arrays[0])} examples of N(0, 1) noise, seed 0 "
