@@ -153,6 +153,7 @@ def _nested_rate(inner, measured, connections, dt, timesteps):
 
 
 def _layer_rows(model, apps, measured, kind, dt, timesteps, devices):
+    """One row per layer of ``model`` (:attr:`Estimate.layers`), its applications summed."""
     nan = float("nan")
     per_layer = {layer: [] for layer in model.layers}
     for layer, node, counts in apps:
