@@ -15,7 +15,7 @@ COMMANDS = {
     "evaluate": ("kspikese.metrics.cli", "score enhanced files against clean ones"),
     "reproduce": ("kspikese.experiment", "run the three-stage pipeline and build Table 1-4"),
     "omega-search": ("kspikese.omega_search", "grid search over omega (dt) and input scale"),
-    "energy": ("kspikese.energy_table", "Table 5: energy per inference, ANN vs SNN"),
+    "energy": ("kspikese.energy.table5", "Table 5: energy per inference, ANN vs SNN"),
     "enhance": ("kspikese.enhance_cli", "denoise audio files with a (spiking) model"),
     "info": ("kspikese.enhance_cli:info", "print a model's card and layers"),
     "ship": ("kspikese.publish", "export trained models as shipped weights (float16 + card)"),

@@ -1,4 +1,6 @@
-"""Energy estimates: layer statistics against hand counts, rates, both estimators, no warning."""
+"""Energy estimates: rates, devices, both counting rules, whole models, any input shape.
+
+Hand counts of each layer type are in test_energy_layers.py."""
 
 import warnings
 
@@ -22,8 +24,14 @@ def single(layer_fn, shape):
     return tf.keras.Model(inp, layer(inp)), layer
 
 
-def stats(model, layer, cls=energy.CorrectedEnergy):
-    return cls(model).layer_stats[layer]
+def stats(model, layer, stock=False):
+    """Counts of ``layer`` summed over its applications in ``model`` (corrected or stock)."""
+    apps = energy.stock_counts(model)[0] if stock else energy.count_model(model)
+    total = energy.Counts()
+    for lay, _, counts in apps:
+        if lay is layer:
+            total = total + counts
+    return total
 
 
 # ------------------------------------------------------------------------------ hand counts
@@ -43,40 +51,38 @@ def test_conv1d_transpose_connections(length, c_in, c_out, k, s, padding, expect
     model, layer = single(lambda: L.Conv1DTranspose(c_out, k, strides=s, padding=padding),
                           (length, c_in))
     st = stats(model, layer)
-    assert st["connections"] == expected
-    assert st["neurons"] == 0
+    assert st.connections == expected
+    assert st.neurons == 0
 
 
 def test_stock_keras_spiking_miscounts_conv1d_transpose():
     # the bug being corrected: L_out * C_out * k * C_out instead of L_in * C_in * k * C_out
     model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"), (10, 256))
-    assert stats(model, layer, energy.StockEnergy)["connections"] == 80 * 1 * 16 * 1
-    assert stats(model, layer)["connections"] == 10 * 256 * 16
+    assert stats(model, layer, stock=True).connections == 80 * 1 * 16 * 1
+    assert stats(model, layer).connections == 10 * 256 * 16
 
 
 def test_conv1d_transpose_relu_activation_counts_neurons():
     model, layer = single(lambda: L.Conv1DTranspose(3, 2, strides=2, activation="relu"), (7, 2))
-    assert stats(model, layer) == {"connections": 7 * 2 * 2 * 3, "neurons": 14 * 3,
-                                   "spiking": False}
+    assert stats(model, layer) == energy.Counts(connections=7 * 2 * 2 * 3, neurons=14 * 3,
+                                                spiking=False)
 
 
 def test_grouped_and_strided_conv1d_keep_keras_spiking_formula():
     # grouped: 20 outputs x 8 filters x k=3 x (4 in / 2 groups) = 960
     model, layer = single(lambda: L.Conv1D(8, 3, padding="same", groups=2), (20, 4))
-    assert stats(model, layer)["connections"] == 20 * 8 * 3 * 2
+    assert stats(model, layer).connections == 20 * 8 * 3 * 2
     # strided (Wave-U-Net down-sampling): 10 outputs x 5 filters x k=2 x 3 in = 300
     model, layer = single(lambda: L.Conv1D(5, 2, strides=2), (20, 3))
-    assert stats(model, layer)["connections"] == 10 * 5 * 2 * 3
+    assert stats(model, layer).connections == 10 * 5 * 2 * 3
 
 
 def test_depthwise_conv1d():
     # 18 outputs (valid, k=3) x 4 channels x multiplier 2 x 3 taps
     model, layer = single(lambda: L.DepthwiseConv1D(3, depth_multiplier=2), (20, 4))
-    assert stats(model, layer)["connections"] == 18 * 4 * 2 * 3
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert stats(model, layer, energy.StockEnergy)["connections"] == 0
-    assert any(energy.WARNING_TEXT in str(w.message) for w in caught)
+    assert stats(model, layer).connections == 18 * 4 * 2 * 3
+    assert stats(model, layer, stock=True).connections == 0
+    assert energy.stock_counts(model)[1] == ["DepthwiseConv1D"]
 
 
 def test_batch_normalization_folded_after_linear_conv_else_per_element():
@@ -89,10 +95,10 @@ def test_batch_normalization_folded_after_linear_conv_else_per_element():
     bn_after_conv_relu = L.BatchNormalization()
     h = relu(bn_folded(conv(inp)))
     out = bn_after_conv_relu(conv_relu(bn_after_relu(h)))
-    e = energy.CorrectedEnergy(tf.keras.Model(inp, out))
-    assert e.layer_stats[bn_folded]["connections"] == 0
-    assert e.layer_stats[bn_after_relu]["connections"] == 12 * 4
-    assert e.layer_stats[bn_after_conv_relu]["connections"] == 12 * 4
+    model = tf.keras.Model(inp, out)
+    assert stats(model, bn_folded).connections == 0
+    assert stats(model, bn_after_relu).connections == 12 * 4
+    assert stats(model, bn_after_conv_relu).connections == 12 * 4
 
 
 class EventMultiply(L.Multiply):
@@ -106,52 +112,61 @@ def test_multiply_one_connection_per_element_and_event_input():
     plain, synaptic = L.Multiply(), EventMultiply()
     model = tf.keras.Model([mask_in, enc_in], [plain([mask_in, enc_in]),
                                                synaptic([mask_in, enc_in])])
-    e = energy.CorrectedEnergy(model)
-    assert e.layer_stats[plain]["connections"] == 12
-    assert e.layer_stats[synaptic]["connections"] == 12
+    assert stats(model, plain).connections == 12
+    assert stats(model, synaptic).connections == 12
     # three-way product: two multiplications per element
     a, b, c = (tf.keras.Input((5,)) for _ in range(3))
     triple = L.Multiply()
-    e3 = energy.CorrectedEnergy(tf.keras.Model([a, b, c], triple([a, b, c])))
-    assert e3.layer_stats[triple]["connections"] == 10
+    assert stats(tf.keras.Model([a, b, c], triple([a, b, c])), triple).connections == 10
 
 
-def test_free_layers_cost_nothing_and_do_not_warn():
+def test_routing_layers_cost_nothing_and_add_costs_one_op_per_element():
     inp = tf.keras.Input((8, 2))
     x = L.Rescaling(3.0)(inp)
     a = L.Conv1D(2, 1)(x)
     y = L.Concatenate()([x, a])
-    y = L.Add()([y, y])
+    add = L.Add()
+    y = add([y, y])
     y = L.Reshape((1, 8, 4))(y)
     y = L.Reshape((8, 4))(y)
     y = L.Cropping1D(1)(L.ZeroPadding1D(1)(y))
     model = tf.keras.Model(inp, y)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        e = energy.CorrectedEnergy(model)
-    assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)]
+    assert stats(model, add) == energy.Counts(connections=8 * 4)
     for layer in model.layers:
-        if not isinstance(layer, L.Conv1D):
-            assert e.layer_stats[layer]["connections"] == 0, layer.name
-            assert e.layer_stats[layer]["neurons"] == 0, layer.name
+        if not isinstance(layer, (L.Conv1D, L.Add)):
+            assert stats(model, layer) == energy.Counts(), layer.name
 
 
-def test_time_distributed_uses_corrected_registry():
+def test_time_distributed_counts_the_wrapped_layer_per_step():
     inp = tf.keras.Input((None, 10, 6))
     wrapper = L.TimeDistributed(L.Conv1DTranspose(4, 2, strides=2))
     model = tf.keras.Model(inp, wrapper(inp))
-    assert energy.CorrectedEnergy(model).layer_stats[wrapper]["connections"] == 10 * 6 * 2 * 4
+    assert stats(model, wrapper).connections == 10 * 6 * 2 * 4
 
 
-def test_registrations_stay_out_of_the_global_registry():
+def test_keras_spiking_registry_is_left_alone():
     before = dict(keras_spiking.ModelEnergy.layer_stats_computers)
-    assert L.Conv1DTranspose in energy.CorrectedEnergy.layer_stats_computers
-    assert L.Conv1DTranspose not in before
-    with energy.corrected_registrations():
-        model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"),
-                              (10, 256))
-        assert keras_spiking.ModelEnergy(model).layer_stats[layer]["connections"] == 10 * 256 * 16
+    model, layer = single(lambda: L.Conv1DTranspose(1, 16, strides=8, padding="same"), (10, 256))
+    energy.compare(model, np.ones((1, 10, 256), np.float32), devices=("loihi",))
     assert keras_spiking.ModelEnergy.layer_stats_computers == before
+    assert L.Conv1DTranspose not in before
+
+
+def test_stock_rule_prices_as_keras_spiking_model_energy():
+    # the stock estimate's counts, rates and prices equal ModelEnergy's own on a model it counts
+    inp = tf.keras.Input((6, 2))
+    h = L.Conv1D(3, 3, padding="same", activation="relu")(inp)
+    out = L.Dense(4)(L.Flatten()(h))
+    model = tf.keras.Model(inp, out)
+    data = np.random.RandomState(0).rand(5, 6, 2).astype(np.float32)
+    stock = energy.estimate(model, data, corrected=False, dt=0.01, timesteps=3,
+                            devices=("cpu", "loihi", "spinnaker2"))
+    reference = keras_spiking.ModelEnergy(model, data)
+    for device in ("cpu", "loihi", "spinnaker2"):
+        assert stock.totals[device] == pytest.approx(
+            reference.total_energy(device, timesteps_per_inference=3, dt=0.01), rel=1e-6)
+    corrected = energy.estimate(model, data, dt=0.01, timesteps=3, devices=("loihi",))
+    assert corrected.totals["loihi"] == pytest.approx(stock.totals["loihi"], rel=1e-6)
 
 
 # ------------------------------------------------------------------------------ rates and energy
@@ -169,7 +184,7 @@ def test_spiking_device_energy_from_measured_rate():
     assert row["J loihi"] == pytest.approx(8 * LOIHI_SYN)
     assert est.totals["cpu"] == pytest.approx(8 * 8.6e-9)  # dense: each synapse once
     assert est.synops == pytest.approx(8.0)
-    assert est.n_frames == 3
+    assert est.n_examples == 3 and est.rates_from == "example_data"
 
 
 def spiking_relu(x, dt, name):
@@ -277,20 +292,21 @@ def test_whole_models_counted_without_warning(build, dt):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = energy.compare(snn, frames, batch_size=2)
-        energy.estimate(build(), corrected=True)  # the ANN, no data: cpu only
-    # the corrected estimator itself emits nothing; the stock one's warnings are captured
+        ann = energy.estimate(build(), corrected=True)  # the ANN, no data: cpu only
+    # the stock rule's warnings are captured, never shown
     assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)]
+    assert set(ann.totals) == {"cpu"} and ann.rates_from == "none"
     assert result["corrected"].uncounted == []
     assert "Concatenate" in result["stock"].uncounted or "BatchNormalization" in \
         result["stock"].uncounted
     c, s = result["corrected"], result["stock"]
     assert set(c.totals) == {"cpu", "cpu-events", "loihi", "spinnaker", "spinnaker2"}
-    assert c.dt == dt and c.n_frames == 3
+    assert c.dt == dt and c.n_examples == 3
     assert np.isfinite(c.mean_firing) and c.synops >= 0
     # the only differences between the estimators are the corrected layer types
     differing = {r["type"] for r, q in zip(c.layers, s.layers) if r["connections"] !=
                  q["connections"]}
-    assert differing <= {"Conv1DTranspose", "EventMultiply", "BatchNormalization"}
+    assert differing <= {"Conv1DTranspose", "EventMultiply", "BatchNormalization", "Add"}
     assert "Conv1DTranspose" in differing
 
 
@@ -303,36 +319,39 @@ def test_tiny_conv_tasnet_hand_total():
     # the last block's residual output feeds nothing, so it is not part of the model
     blocks = 2 * (b_in + dw + skip) + res
     mask, mult = 8 * 12 * 12, 8 * 12
+    adds = 8 * 12 + 8 * 12  # the first block's residual sum and the sum of the two skips
     dec = 8 * 12 * 16 * 1  # input positions x in x k x out
-    assert est.connections == enc + blocks + mask + mult + dec == 12768
+    assert est.connections == enc + blocks + mask + mult + adds + dec == 12960
     # BN follows a linear conv each time: folded, free
     assert all(r["connections"] == 0 for r in est.layers if r["type"] == "BatchNormalization")
     relu_neurons = 8 * 12 + 2 * (8 * 16 * 2) + 8 * 12
     assert est.neurons == relu_neurons
     assert est.totals["cpu"] == pytest.approx((est.connections + relu_neurons) * 8.6e-9)
     stock = energy.estimate(ann, corrected=False)
-    assert stock.connections == est.connections - dec + 64 * 1 * 16 * 1 - mult
+    assert stock.connections == est.connections - dec + 64 * 1 * 16 * 1 - mult - adds
 
 
 def test_unknown_layer_is_an_error_not_a_silent_zero():
     inp = tf.keras.Input((4, 1))
     model = tf.keras.Model(inp, L.Lambda(lambda t: t * 2.0, name="doubler")(inp))
-    with pytest.raises(ValueError, match="Lambda"):
+    with pytest.raises(energy.UncountedLayerError, match="Lambda.*'doubler'.*register_layer"):
         energy.estimate(model)
     assert energy.estimate(model, corrected=False).uncounted == ["Lambda"]
 
 
-def test_undefined_frame_length_explains_and_with_frame_len_fixes():
+def test_undefined_length_explains_and_example_data_or_with_frame_len_fix_it():
     inp = tf.keras.Input((None, 1))
     model = tf.keras.Model(inp, L.Conv1DTranspose(2, 2, strides=2)(inp))
-    with pytest.raises(ValueError, match="with_frame_len"):
+    with pytest.raises(ValueError, match="undefined sizes.*example_data"):
         energy.estimate(model)
+    x = np.random.RandomState(1).randn(1, 32, 1).astype(np.float32)
+    from_data = energy.estimate(model, x, devices=("cpu", "loihi"))
+    assert from_data.input_shape == [(32, 1)] and from_data.connections == 32 * 1 * 2 * 2
     fixed = energy.with_frame_len(model, 32)
     assert fixed.input_shape == (None, 32, 1)
     assert energy.estimate(fixed).connections == 32 * 1 * 2 * 2
-    x = np.random.RandomState(1).randn(1, 32, 1).astype(np.float32)
     np.testing.assert_allclose(fixed(x), model(x), rtol=1e-6)
-    with pytest.raises(ValueError, match="built for frames of 32"):
+    with pytest.raises(ValueError, match="cannot take"):
         energy.with_frame_len(fixed, 16)
 
 
@@ -340,6 +359,13 @@ def test_bad_example_data_is_rejected():
     model, _ = single(lambda: L.Conv1D(1, 1), (4, 1))
     with pytest.raises(ValueError, match="example_data"):
         energy.estimate(model, np.zeros((0, 4, 1), np.float32))
+    with pytest.raises(ValueError, match=r"example_data: expected an array of shape \(n > 0, 4, 1\)"):
+        energy.estimate(model, np.zeros((2, 5, 1), np.float32))
+    with pytest.raises(ValueError, match="2 inputs, got 1"):
+        a, b = tf.keras.Input((3,)), tf.keras.Input((3,))
+        energy.estimate(tf.keras.Model([a, b], L.Add()([a, b])), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        energy.estimate(model, devices=("tpu",))
 
 
 # ------------------------------------------------------------------------------ kspikese layers
@@ -348,8 +374,8 @@ def test_kspikese_synaptic_multiply_counted_with_mask_events():
     inp = tf.keras.Input((4, 2))
     mult = neurons.SynapticMultiply(activation="relu", name="smul")
     model = tf.keras.Model(inp, mult([inp, L.Rescaling(9.0)(inp)]))
-    st = energy.CorrectedEnergy(model).layer_stats[mult]
-    assert st["connections"] == 8 and st["neurons"] == 8  # one synapse + one ReLU neuron each
+    st = stats(model, mult)
+    assert st.connections == 8 and st.neurons == 8  # one synapse + one ReLU neuron each
     est = energy.estimate(model, np.ones((1, 4, 2), np.float32), dt=1.0, devices=("loihi",))
     assert {r["name"]: r for r in est.layers}["smul"]["synops"] == pytest.approx(8.0)
 
@@ -362,18 +388,12 @@ def test_time_plumbing_is_free_and_folded_neurons_are_counted():
     spk = keras_spiking.SpikingActivation("relu", dt=1.0, seed=0, name="spk")
     y = neurons.TimeMerge(2, fold=True)([spk(split(x)), x])
     model = tf.keras.Model(inp, neurons.MeanTime(2)(y))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        corrected = energy.CorrectedEnergy(model)
-        stock = energy.StockEnergy(model)
-    assert not [w for w in caught if energy.WARNING_TEXT in str(w.message)
-                and "Time" not in str(w.message) and "Repeat" not in str(w.message)]
-    assert corrected.layer_stats[spk]["neurons"] == 8 * 3  # every position's neurons
-    assert stock.layer_stats[spk]["neurons"] == 3  # KerasSpiking sees (B*P, T, C)
+    assert stats(model, spk).neurons == 8 * 3  # every position's neurons
+    assert stats(model, spk, stock=True).neurons == 3  # KerasSpiking sees (B*P, T, C)
     assert energy.model_timesteps(model) == 2
     for layer in model.layers:
         if layer is not spk:
-            assert corrected.layer_stats[layer]["connections"] == 0
+            assert stats(model, layer).connections == 0
 
 
 def test_converted_models_are_fully_counted():
@@ -402,3 +422,23 @@ def test_converted_unknown_length_model_counts_every_position():
     assert est_loose.neurons == est_fixed.neurons
     assert est_loose.connections == est_fixed.connections
     assert any(type(layer).__name__ == "TimeSplit" for layer in rebuilt.layers)
+
+
+def test_nested_model_counts_its_layers_and_their_own_rates():
+    # a backbone used as a layer: its connections, and events from the inputs it received
+    inner_in = tf.keras.Input((4, 1))
+    conv = L.Conv1D(2, 1, use_bias=False, kernel_initializer=tf.keras.initializers.Constant(3.0))
+    backbone = tf.keras.Model(inner_in, L.Conv1D(1, 1, use_bias=False)(conv(inner_in)),
+                              name="backbone")
+    inp = tf.keras.Input((4, 1))
+    model = tf.keras.Model(inp, L.Flatten()(backbone(inp)))
+    flat = energy.estimate(tf.keras.Model(inner_in, backbone.output))
+    est = energy.estimate(model, np.full((2, 4, 1), 2.0, np.float32), dt=1.0, devices=("loihi",))
+    row = {r["name"]: r for r in est.layers}["backbone"]
+    assert row["connections"] == flat.connections == 4 * 2 + 4 * 2
+    # first conv: 8 connections x 2 events; second: 8 connections x |3 * 2| = 6 events
+    assert row["synops"] == pytest.approx(8 * 2 + 8 * 6)
+    assert est.totals["loihi"] == pytest.approx(64 * LOIHI_SYN)
+    seq = tf.keras.Sequential([tf.keras.Input((4, 1)), L.Conv1D(2, 1), L.Lambda(lambda t: t)])
+    with pytest.raises(energy.UncountedLayerError, match="Lambda"):
+        energy.estimate(tf.keras.Model(inp, seq(inp)))
