@@ -207,7 +207,8 @@ def equalise(model, targets):
     """Give one factor to every group of layers whose outputs meet in an ``"equal"`` layer (Add,
     Subtract, Average, Maximum, Minimum): a sum needs equal scales.  The group's factor is the
     geometric mean of its members' requested factors (1 if the group includes the model's
-    input, whose scale is 1 in per-layer mode)."""
+    input, whose scale is 1 in per-layer mode, or if none of its members was asked for a factor,
+    as with MobileNetV2's residual sums of two linear projections)."""
     parent = {}
 
     def find(k):
@@ -243,9 +244,12 @@ def equalise(model, targets):
     result = dict(targets)
     for members in groups.values():
         wanted = [targets[m] for m in members if m in targets]
-        if not wanted:
+        if not wanted and len(members) == 1:
             continue
-        value = 1.0 if "<input>" in members else float(np.exp(np.mean(np.log(wanted))))
+        if "<input>" in members or not wanted:
+            value = 1.0  # no factor asked (e.g. two linear projections summed): the ANN's scale
+        else:
+            value = float(np.exp(np.mean(np.log(wanted))))
         for m in members:
             if m != "<input>":
                 result[m] = value
