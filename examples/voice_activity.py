@@ -126,7 +126,11 @@ def run(quick=False, data_dir=None, out=None, seed=0, verbose=0):
     else:
         from kspikese.data.default import ensure_default_corpus
 
-        corpus = corpus_folder(data_dir) if data_dir else ensure_default_corpus(seed=0)
+        given = corpus_folder(data_dir) if data_dir else None
+        if given is not None and (given / "manifest.json").exists():
+            corpus = given
+        else:  # built (or finished) under data_dir, $KSPIKESE_DATA_DIR or ./data
+            corpus = ensure_default_corpus(root=data_dir, seed=0)
         per_class = {"train": 3000, "valid": 400, "test": 1000}
         ann_settings = {"lr": 2e-3, "epochs": 10, "patience": 3}
         ft_settings = {"lr": 2e-4, "epochs": 3, "patience": 2}
