@@ -111,7 +111,8 @@ def run(quick=False, data_dir=None, out=None, seed=0, verbose=0):
     dict
         ``accuracy`` ({"ann", "converted", "snn"} on the test split), ``chance``, ``joules``
         ({"ann": {device: J}, "snn": {device: J}} per inference), ``ratio`` (the ANN on ``cpu``
-        over the SNN on ``cpu-events``: the same CPU, dense against event-driven), ``counts`` (frames per split).
+        over the SNN on ``cpu-events``: the same CPU, dense against event-driven), ``counts``
+        (frames per split), ``folder`` (the run folder).
     """
     tmp = None
     if quick:
