@@ -167,6 +167,39 @@ def test_summed_linear_projections_get_one_factor_in_per_layer_mode():
     assert float(scaled.get_layer("r2").max_value) == pytest.approx(300.0)
 
 
+def test_per_layer_factor_of_an_activation_after_a_sum_goes_to_its_summands():
+    """ResNet's pattern: BN + BN -> Add -> Activation('relu')."""
+    inp = K.Input((4,))
+    a = Lyr.BatchNormalization(name="bn_a")(Lyr.Dense(4, name="da")(inp))
+    b = Lyr.BatchNormalization(name="bn_b")(Lyr.Dense(4, name="db")(inp))
+    out = Lyr.Activation("relu", name="out")(Lyr.Add(name="add")([a, b]))
+    model = K.Model(inp, Lyr.Dense(2, name="readout")(out))
+    scaled = scale_activations(model, {"out": 7.0})
+    x = np.random.RandomState(0).randn(5, 4).astype(np.float32)
+    np.testing.assert_allclose(scaled(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    hidden = K.Model(scaled.inputs, scaled.get_layer("out").output)(x).numpy()
+    np.testing.assert_allclose(hidden, 7.0 * K.Model(model.inputs, out)(x).numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_batch_norm_after_a_channel_concatenate_takes_per_channel_scales():
+    """DenseNet's pattern: Concatenate of differently scaled inputs -> BN -> ReLU."""
+    inp = K.Input((6, 3))
+    p = Lyr.ReLU(name="rp")(Lyr.Dense(2, name="p")(inp))
+    q = Lyr.ReLU(name="rq")(Lyr.Dense(3, name="q")(inp))
+    bn = Lyr.BatchNormalization(name="bn")
+    h = Lyr.ReLU(name="rh")(bn(Lyr.Concatenate(name="cat")([p, q])))
+    model = K.Model(inp, Lyr.Dense(1, name="readout")(h))
+    rng = np.random.RandomState(0)
+    bn.set_weights([rng.rand(5) + 0.5, rng.randn(5), rng.randn(5), rng.rand(5) + 0.1])
+    scaled = scale_activations(model, {"rp": 4.0, "rq": 300.0, "rh": 20.0})
+    x = rng.randn(4, 6, 3).astype(np.float32)
+    np.testing.assert_allclose(scaled(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        K.Model(scaled.inputs, scaled.get_layer("rh").output)(x).numpy(),
+        20.0 * K.Model(model.inputs, h)(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------ applications
 @pytest.mark.slow
 def test_mobilenet_v2_converts_and_matches_at_large_dt():
