@@ -223,3 +223,28 @@ def test_wave_u_net_kernel_initializer_sets_the_weight_variance():
     fan_in, fan_out = 15 * 16, 15 * 32  # d3_conv: kernel 15, 16 -> 32 channels
     assert var("he_uniform") == pytest.approx(2 / fan_in, rel=0.05)
     assert var("glorot_uniform") == pytest.approx(2 / (fan_in + fan_out), rel=0.05)
+
+
+def test_conv_tasnet_with_prelu_builds_converts_and_runs():
+    tf.keras.utils.set_random_seed(3)
+    ann = small_conv_tasnet(activation="prelu")
+    prelus = [layer for layer in ann.layers if isinstance(layer, tf.keras.layers.PReLU)]
+    assert [p.name for p in prelus] == ["bottleneck_relu", "b1_in_relu", "b1_dconv_relu",
+                                        "b2_in_relu", "b2_dconv_relu"]
+    assert prelus[1].get_weights()[0].shape == (1, 16)  # one slope per channel
+    for p in prelus:  # negative slopes, so that the negative part matters
+        p.set_weights([np.full_like(p.get_weights()[0], 0.25)])
+    relu = small_conv_tasnet()
+    assert ann.count_params() == relu.count_params() + 8 + 2 * (16 + 16)
+    x = audio(2, 512)
+    scaled = scale_activations(ann, 100.0)
+    assert rel_err(ann(x).numpy(), scaled(x).numpy()) < 1e-5
+    snn = to_spiking(scaled, dt=1e6, seed=0)
+    assert rel_err(ann(x).numpy(), snn(x).numpy()) < 1e-3
+    names = {layer.name for layer in snn.layers}
+    assert {"b1_in_relu", "b1_in_relu_spike"} <= names  # PReLU kept, a signed neuron after it
+    # a signed neuron emits negative spikes
+    probe = tf.keras.Model(snn.inputs, snn.get_layer("b1_in_relu_spike").output)
+    assert float(tf.reduce_min(probe(x))) < 0
+    with pytest.raises(ValueError, match="activation must be 'relu' or 'prelu'"):
+        models.build_conv_tasnet(frame_len=512, activation="elu")

@@ -56,20 +56,22 @@ def layer_scales(ann, calibration, cfg):
         Input examples (e.g. noisy frames ``(n, L, 1)``).
     cfg : dict
         ``dt`` (ω), ``percentile`` (default 99.9), ``target_spikes`` (default 30) and
-        ``readout_spikes`` (default ``target_spikes``).
+        ``readout_spikes`` (default ``target_spikes``), ``readout`` (the readout layer's name,
+        default ``"readout"``).
 
     Returns
     -------
     dict
         ``{layer name: c_l}`` for every layer that becomes a neuron
-        (:func:`kspikese.convert.neuron_layers`) and the linear layer named ``readout``.
+        (:func:`kspikese.convert.neuron_layers`) and the linear readout layer.
     """
     percentile = float(cfg.get("percentile", 99.9))
     target = float(cfg.get("target_spikes", 30.0))
     dt = float(cfg["dt"])
     names = neuron_layers(ann)
     layer_names = {layer.name for layer in ann.layers}
-    readout = "readout" if "readout" in layer_names and "readout" not in names else None
+    name = cfg.get("readout", "readout")
+    readout = name if name in layer_names and name not in names else None
     probed = names + ([readout] if readout else [])
     if not probed:
         return {}

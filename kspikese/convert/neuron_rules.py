@@ -125,11 +125,20 @@ def _already_spiking(layer):
 
 @neuron_rule(_L.Activation)
 def _activation_layer(layer):
+    """``Activation(f)`` -> the neuron of ``f``: ``"relu"`` an IF neuron, ``"relu6"`` (or
+    ``tf.nn.relu6``) a clipped IF neuron with ``m = 6``, ``tf.nn.leaky_relu`` a signed neuron
+    with ``α = 0.2``; ``out = floor(v0 + dt·f(x)) / dt``."""
     return activation_neuron(layer.activation, "replace")
 
 
 @neuron_rule(_L.ReLU)
 def _relu_layer(layer):
+    """``ReLU(max_value=m, negative_slope=α, threshold=θ)`` -> a neuron on that rectifier.
+
+    One step: ``out = floor(v0 + dt·f(x)) / dt`` with ``f(x) = min(max(x, 0), m)`` for the
+    clipped IF neuron (ReLU6: ``m = 6``), so ``0 <= out <= floor(v0 + dt·m)/dt``; with ``α > 0``
+    the neuron is signed (``f(x) = α·(x - θ)`` below ``θ``: negative spikes).
+    """
     m = layer.max_value
     return rectifier_neuron(Rectifier(None if m is None else float(m), float(layer.negative_slope),
                                       float(layer.threshold)), "replace")
@@ -137,11 +146,16 @@ def _relu_layer(layer):
 
 @neuron_rule(_L.LeakyReLU)
 def _leaky_relu_layer(layer):
+    """``LeakyReLU(α)`` -> a signed neuron: ``out = floor(v0 + dt·f(x)) / dt`` with
+    ``f(x) = x`` for ``x >= 0`` and ``α·x`` below; a negative ``f`` gives ``n < 0`` spikes."""
     return rectifier_neuron(Rectifier(negative_slope=float(layer.alpha)), "replace")
 
 
 @neuron_rule(_L.PReLU)
 def _prelu_layer(layer):
+    """``PReLU`` (slopes ``α_c`` per channel) -> the layer kept, then a signed linear neuron:
+    ``out = floor(v0 + dt·PReLU(x)) / dt``, ``PReLU(x) = x`` for ``x >= 0`` and ``α_c·x`` below;
+    the slopes stay trainable in fine-tuning."""
     return Neuron("linear", "signed", "current")
 
 

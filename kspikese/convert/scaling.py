@@ -158,7 +158,7 @@ def scale_activations(model, c):
     c : float or dict
         One factor ``c > 0``; or ``{layer name: c_l}`` (per-layer, data-based normalisation):
         the named layer's output is scaled by ``c_l`` (an activation layer's factor goes to the
-        layer that feeds it), the others inherit their input's scale, and the model's input is
+        layers with weights that feed it), the others inherit their input's scale, and the model's input is
         not rescaled.  Layers whose outputs are added (Conv-TasNet's residual and skip paths)
         share one factor, the geometric mean of the factors asked for them.
 
@@ -192,22 +192,39 @@ def layer_targets(model, factors):
         value = float(value)
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"scale_activations: the factor of {name!r} must be > 0, got {value}")
-        layer = model.get_layer(name)
-        if find_rule(layer)[1] != "carrier":
-            producers = {n.inbound_layers for n in layer._inbound_nodes}
-            producers = {p for p in producers if not isinstance(p, (list, tuple))}
-            if len(producers) != 1:
-                raise ValueError(f"scale_activations: cannot find the one layer feeding {name!r}")
-            layer = producers.pop()
-        targets[layer.name] = value
+        carriers = carriers_feeding(model.get_layer(name))
+        if not carriers:
+            raise ValueError(f"scale_activations: no layer with weights feeds {name!r}, so its "
+                             "factor has nowhere to go")
+        for layer in carriers:
+            targets[layer.name] = value
     return equalise(model, targets)
+
+
+def carriers_feeding(layer):
+    """The ``"carrier"`` layers whose scale reaches ``layer``: itself if it is one, else those
+    found walking back through pass, sum and concatenation layers (an activation after a
+    residual Add, as in ResNet, gets its factor from the layers feeding the sum)."""
+    found, seen, todo = [], set(), [layer]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen or isinstance(current, _L.InputLayer):
+            continue
+        seen.add(id(current))
+        if find_rule(current)[1] == "carrier":
+            found.append(current)
+            continue
+        for node in current._inbound_nodes:
+            todo.extend(tf.nest.flatten(node.inbound_layers))
+    return found
 
 
 def equalise(model, targets):
     """Give one factor to every group of layers whose outputs meet in an ``"equal"`` layer (Add,
     Subtract, Average, Maximum, Minimum): a sum needs equal scales.  The group's factor is the
     geometric mean of its members' requested factors (1 if the group includes the model's
-    input, whose scale is 1 in per-layer mode)."""
+    input, whose scale is 1 in per-layer mode, or if none of its members was asked for a factor,
+    as with MobileNetV2's residual sums of two linear projections)."""
     parent = {}
 
     def find(k):
@@ -243,9 +260,12 @@ def equalise(model, targets):
     result = dict(targets)
     for members in groups.values():
         wanted = [targets[m] for m in members if m in targets]
-        if not wanted:
+        if not wanted and len(members) == 1:
             continue
-        value = 1.0 if "<input>" in members else float(np.exp(np.mean(np.log(wanted))))
+        if "<input>" in members or not wanted:
+            value = 1.0  # no factor asked (e.g. two linear projections summed): the ANN's scale
+        else:
+            value = float(np.exp(np.mean(np.log(wanted))))
         for m in members:
             if m != "<input>":
                 result[m] = value

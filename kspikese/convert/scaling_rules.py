@@ -150,22 +150,40 @@ def _depthwise(step):
 def _batch_norm(step):
     """``γ(x - μ)/sqrt(σ² + ε) + β`` on an input ``a`` times larger: ``μ·a``, ``σ²·a²``,
     ``ε·a²`` (the normalised value is unchanged, with moving or batch statistics), ``γ·s``,
-    ``β·s``."""
+    ``β·s``.  With one scale ``a_c`` per channel (after a channel Concatenate, as in DenseNet):
+    ``μ·a_c``, ``ε' = ε·min(a)²`` and ``σ'² = a_c²(σ² + ε) - ε'``, so that
+    ``sqrt(σ'² + ε') = a_c·sqrt(σ² + ε)``: exact with the moving statistics (inference); with
+    batch statistics (training) the ``ε`` term differs slightly."""
     layer = step.layer
-    a = step.uniform("its epsilon is one number")
-    s_out = step.output_scale(a)
+    u = uniform(step.scale)
+    s_out = step.output_scale(step.scale)
     if not layer.scale and s_out != 1.0:
         step.fail("has scale=False (no gamma), so its output cannot be rescaled; build it with "
                   "scale=True")
     if getattr(layer, "renorm", False):
         step.fail("uses renorm, which is not supported")
     names = [w.name.split("/")[-1].split(":")[0] for w in layer.weights]
+    eps = float(layer.epsilon)
+    if u is not None:
+        def fn(weights):
+            factor = {"gamma": s_out, "beta": s_out, "moving_mean": u, "moving_variance": u * u}
+            return [(w * factor[n]).astype(w.dtype) for w, n in zip(weights, names)]
 
-    def fn(weights):
-        factor = {"gamma": s_out, "beta": s_out, "moving_mean": a, "moving_variance": a * a}
-        return [(w * factor[n]).astype(w.dtype) for w, n in zip(weights, names)]
+        return step.call(fn, epsilon=eps * u * u), s_out
+    if int(layer.axis[0] if isinstance(layer.axis, (list, tuple)) else layer.axis) not in (
+            -1, len(step.inputs[0].shape) - 1):
+        step.fail("has one scale per channel on its input but normalises another axis")
+    a = per_channel(step.scale, step.inputs[0].shape[-1])
+    eps_new = eps * float(np.min(a)) ** 2
 
-    return step.call(fn, epsilon=float(layer.epsilon) * a * a), s_out
+    def fn_channels(weights):  # a_c per channel: sqrt(σ'² + ε') = a_c·sqrt(σ² + ε)
+        w = dict(zip(names, weights))
+        out = {"gamma": w.get("gamma", 0) * s_out, "beta": w.get("beta", 0) * s_out,
+               "moving_mean": w["moving_mean"] * a,
+               "moving_variance": a * a * (w["moving_variance"] + eps) - eps_new}
+        return [np.asarray(out[n]).astype(w[n].dtype) for n in names]
+
+    return step.call(fn_channels, epsilon=eps_new), s_out
 
 
 @scaling_rule(_L.LayerNormalization, role="carrier")

@@ -26,6 +26,8 @@ KEYS = {
     "percentile": "data: the activation percentile mapped to target_spikes (default 99.9)",
     "target_spikes": "data: spikes per step of a hidden neuron at that percentile (default 30)",
     "readout_spikes": "data: the same for the linear readout (default target_spikes)",
+    "readout": "name of the linear output layer that gets a linear spiking neuron "
+               "(default 'readout'; None: no spiking readout)",
 }
 
 
@@ -77,7 +79,7 @@ def check(cfg):
     dict
         ``dt``, ``timesteps``, ``activation_scale`` (parsed: a float or ``"data"``),
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
-        ``target_spikes``).
+        ``target_spikes``), ``readout`` (default ``"readout"``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -95,7 +97,10 @@ def check(cfg):
         "percentile": _positive(cfg.get("percentile", 99.9), "percentile"),
         "target_spikes": _positive(cfg.get("target_spikes", 30.0), "target_spikes"),
         "readout_spikes": cfg.get("readout_spikes"),
+        "readout": cfg.get("readout", "readout"),
     }
+    if out["readout"] is not None and not isinstance(out["readout"], str):
+        raise ValueError(f"convert: readout must be a layer name or None, got {out['readout']!r}")
     if out["percentile"] > 100:
         raise ValueError(f"convert: percentile must be in (0, 100], got {out['percentile']}")
     if out["readout_spikes"] is not None:

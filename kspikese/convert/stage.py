@@ -24,7 +24,7 @@ def convert(ann, cfg, seed, calibration=None):
         ``timesteps``, ``activation_scale`` (a number ``c``, ``"int16"`` = 32768, ``"none"`` = 1,
         or ``"data"``: per-layer factors from :func:`kspikese.convert.layer_scales` on
         ``calibration``), and for ``"data"`` ``percentile``, ``target_spikes``,
-        ``readout_spikes``.
+        ``readout_spikes``; ``readout``: the linear output layer's name (default ``"readout"``).
     seed : int
         Seed of the neurons' initial voltages.
     calibration : array_like, optional
@@ -45,4 +45,4 @@ def convert(ann, cfg, seed, calibration=None):
     else:
         scaled = scale_activations(ann, scale)
     return to_spiking(scaled, dt=parsed["dt"], seed=seed, timesteps=parsed["timesteps"],
-                      spiking_aware_training=True)
+                      spiking_aware_training=True, readout=parsed["readout"])

@@ -34,7 +34,12 @@ Choices the paper leaves open, and why:
   output layer ((P)ReLU + 1x1 conv) kept in front of the paper's 256-filter mask convolution.
   With these, the model has 2,609,153 parameters, -1.5 % from the paper's 2.65M (Table 5);
   without ``sep_out`` it would have 2,543,361 (-4.0 %).
-* All hidden activations are ReLU (IF neurons after conversion); the mask is a ReLU too (the
+* ``activation="prelu"`` restores the original's PReLU in the separator: the bottleneck's and
+  each block's two normalised activations become ``PReLU(shared_axes=[1])`` (one learned slope
+  per channel, shared over time), under the same layer names.  After conversion each is the PReLU
+  layer followed by a signed (linear) neuron that also emits negative spikes.  The encoder, the
+  1x1 residual/skip/``sep_out`` outputs and the mask stay ReLU (the mask must be non-negative).
+* With the default ``activation="relu"`` all hidden activations are ReLU (IF neurons after conversion); the mask is a ReLU too (the
   original's sigmoid has no IF equivalent), so ``multiply`` is a product of non-negative spike
   counts and its ReLU re-emits it as spikes.
 
@@ -51,12 +56,14 @@ _L = tf.keras.layers
 
 def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
                       bottleneck=256, hidden=512, skip=None, kernel=3, blocks=3, repeats=2,
-                      sep_out=True, grouped="depthwise", momentum=0.99, name="conv_tasnet"):
+                      sep_out=True, grouped="depthwise", momentum=0.99, activation="relu",
+                      name="conv_tasnet"):
     """Build the ANN Conv-TasNet: ``(None, frame_len, 1) -> (None, frame_len, 1)``.
 
     ``bottleneck`` = residual channels B, ``hidden`` = H (expand ratio H/B), ``skip`` = skip
     channels (default B), ``kernel`` = size of the dilated depthwise convolution, ``blocks`` = N,
-    ``repeats`` = R.  The output layer is named ``readout``.
+    ``repeats`` = R.  ``activation``: ``"relu"`` (the paper's) or ``"prelu"`` (the original's
+    PReLU in the bottleneck and blocks).  The output layer is named ``readout``.
     """
     skip = int(skip or bottleneck)
     for arg, value in dict(enc_filters=enc_filters, enc_kernel=enc_kernel, stride=stride,
@@ -73,6 +80,10 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
         raise ValueError(
             f"build_conv_tasnet: grouped must be 'depthwise' or 'conv1d', got {grouped!r}"
         )
+    if activation not in ("relu", "prelu"):
+        raise ValueError(
+            f"build_conv_tasnet: activation must be 'relu' or 'prelu', got {activation!r}"
+        )
     if frame_len is not None:
         frame_len = int(frame_len)
         if frame_len <= 0 or frame_len % stride:
@@ -84,23 +95,28 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
     def bn(x, layer_name):
         return _L.BatchNormalization(momentum=momentum, name=f"{layer_name}_bn")(x)
 
+    def act(x, layer_name):
+        if activation == "prelu":
+            return _L.PReLU(shared_axes=[1], name=layer_name)(x)
+        return _L.ReLU(name=layer_name)(x)
+
     inputs = tf.keras.Input((frame_len, 1), name="audio")
     encoded = _L.Conv1D(enc_filters, enc_kernel, strides=stride, padding="same",
                         activation="relu", name="encoder")(inputs)
     y = _L.Conv1D(bottleneck, 1, name="bottleneck")(encoded)
-    y = _L.ReLU(name="bottleneck_relu")(bn(y, "bottleneck"))
+    y = act(bn(y, "bottleneck"), "bottleneck_relu")
     skips = []
     for b in range(1, blocks * repeats + 1):
         dilation = 2 ** ((b - 1) % blocks)
         h = _L.Conv1D(hidden, 1, name=f"b{b}_in")(y)
-        h = _L.ReLU(name=f"b{b}_in_relu")(bn(h, f"b{b}_in"))
+        h = act(bn(h, f"b{b}_in"), f"b{b}_in_relu")
         if grouped == "depthwise":
             h = _L.DepthwiseConv1D(kernel, dilation_rate=dilation, padding="same",
                                    name=f"b{b}_dconv")(h)
         else:
             h = _L.Conv1D(hidden, kernel, dilation_rate=dilation, groups=hidden, padding="same",
                           name=f"b{b}_dconv")(h)
-        h = _L.ReLU(name=f"b{b}_dconv_relu")(bn(h, f"b{b}_dconv"))
+        h = act(bn(h, f"b{b}_dconv"), f"b{b}_dconv_relu")
         res = _L.Conv1D(bottleneck, 1, activation="relu", name=f"b{b}_res")(h)
         skips.append(_L.Conv1D(skip, 1, activation="relu", name=f"b{b}_skip")(h))
         y = spike_add([y, res], name=f"b{b}_add")
