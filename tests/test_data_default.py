@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kspikese.data import default, list_pairs, mixing, sources
+from kspikese.data import default, hedgewars, list_pairs, mixing, sources
+from kspikese.data.hedgewars import PACKS
 from kspikese.data.pairs import CorpusError
-from kspikese.data.testing import make_fake_corpus, make_fake_source
+from kspikese.data.testing import fake_config, make_fake_corpus, make_fake_hedgewars, make_fake_source
 
 SR = 16000
 
@@ -97,9 +98,14 @@ def test_splits_are_disjoint(fake):
     by_split = {s: {r["name"] for r in m["files"] if r["split"] == s} for s in ("train", "valid", "test")}
     assert not (by_split["train"] & by_split["valid"]) and not (by_split["train"] & by_split["test"])
     spk = {s: {r["speaker"] for r in m["files"] if r["split"] == s} for s in by_split}
-    assert spk["test"] == {"ru_RU_f_IvrvoiceRU"}
-    assert not (spk["test"] & (spk["train"] | spk["valid"]))
-    assert "it_IT_m_Carlo" in spk["train"]
+    # validation and test voices are never heard in training
+    assert spk["test"] == {"ru_RU_f_IvrvoiceRU", "hw_Pirate", "hw_Default_uk"}
+    assert spk["valid"] == {"hw_British", "hw_Mobster"}
+    assert not (spk["test"] & (spk["train"] | spk["valid"])) and not (spk["valid"] & spk["train"])
+    assert {"it_IT_m_Carlo", "hw_Default"} <= spk["train"]
+    hw = [d for d in m["speech"] if d["speaker"].startswith("hw_")]
+    assert hw and all(d["package"] == "synthetic" and d["source"].startswith("hedgewars-data:")
+                      for d in hw)
     # recorded noise: test segments come from the test stream, which holds only the last 20 %
     for r in m["files"]:
         seg = r["noise_segment"]
@@ -162,8 +168,21 @@ def test_interrupted_build_resumes_to_the_same_corpus(fake, tmp_path, monkeypatc
 def test_other_settings_are_refused(fake):
     root, _, _ = fake
     with pytest.raises(CorpusError, match="seed=0 not 3"):
-        default.build(root, default.config_for(3, megaglest=False, synthetic=True, min_prompt_s=0.5,
-                                               valid_fraction=4 / 12))
+        default.build(root, fake_config(3, m_packs(root)))
+
+
+def m_packs(root):
+    """The hedgewars packs recorded in the fake corpus's config."""
+    return json.loads((root / "default" / "manifest.json").read_text())["config"]["hedgewars"]["packs"]
+
+
+def test_a_corpus_of_an_older_version_says_rebuild(fake, tmp_path):
+    _, out, m = fake
+    old = tmp_path / "default"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"config": {**m["config"], "version": 1}, "files": []}))
+    with pytest.raises(CorpusError, match=r"older version.*delete .*default.*make data"):
+        default.corpus_status(old, m["config"])
 
 
 def test_ensure_default_corpus_returns_a_synthetic_corpus_with_a_warning(fake):
@@ -179,6 +198,8 @@ def test_full_build_path_from_a_source_folder(tmp_path, capsys):
 
     counts = {v: 3 for v in sources.SPEAKERS}
     src = make_fake_source(tmp_path / "src" / "usr" / "share" / "asterisk" / "sounds", counts, 1.4)
+    voices = tmp_path / "src" / "usr" / "share" / "games" / "hedgewars" / "Data" / "Sounds" / "voices"
+    make_fake_hedgewars(voices, {p: 3 for s in ("train", "valid", "test") for p in PACKS[s]}, 1.4)
     args = types.SimpleNamespace(out=str(tmp_path / "data"), seed=0, source=str(tmp_path / "src"),
                                  no_megaglest=True, verify=True, quiet=True)
     assert cli.run(args) == 0
@@ -187,10 +208,18 @@ def test_full_build_path_from_a_source_folder(tmp_path, capsys):
     assert "all checksums match" in text
     m = json.loads((tmp_path / "data" / "default" / "manifest.json").read_text())
     assert m["synthetic"] is False and m["speakers"]["it_IT_m_Carlo"]["licence"] == "CC-BY-3.0"
+    assert m["speakers"]["hw_British"] == {"package": "hedgewars-data", "licence": "GFDL-1.3",
+                                           "credit": hedgewars.CREDIT, "split": "valid"}
     assert {r["noise_type"] for r in m["files"] if r["recipe"] == "vctk-like"} <= {
         "train", "rainforest", "ssn", "babble"}
-    assert m["summary"]["splits"]["test"]["utterances"] == 3
-    assert sum(m["summary"]["splits"][s]["utterances"] for s in ("train", "valid")) == 12
+    # 3 lines of 1.26-1.68 s per pack joined to utterances of >= 3 s: one or two per pack
+    per_split = {s: m["summary"]["splits"][s] for s in ("train", "valid", "test")}
+    assert per_split["test"]["speakers"] == ["hw_Default_uk", "hw_Pirate", "ru_RU_f_IvrvoiceRU"]
+    assert per_split["valid"]["speakers"] == ["hw_British", "hw_Mobster"]
+    assert per_split["train"]["utterances"] == 4 * 3 + len(
+        [d for d in m["speech"] if d["split"] == "train" and d["speaker"].startswith("hw_")])
+    joined = [d for d in m["speech"] if d["speaker"] == "hw_British"]
+    assert sum(d["source"].count("+") + 1 for d in joined) == 3 and all(d["seconds"] >= 3 for d in joined)
     # silence prompts are skipped
     assert not any("silence" in d["prompt"] for d in m["speech"])
     assert cli.run(args) == 0 and "already built" in capsys.readouterr().out
@@ -247,12 +276,14 @@ def test_failed_download_as_root_updates_once_and_retries(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_real_corpus_downloads_and_builds(tmp_path):
-    """The real thing: apt-get download of the five asterisk packages and megaglest-data, build."""
+    """The real thing: apt-get download of the five asterisk packages, hedgewars-data and
+    megaglest-data, build."""
     out = default.ensure_default_corpus(tmp_path, seed=0, progress=False)
     m = json.loads((out / "manifest.json").read_text())
     s = m["summary"]["splits"]
-    assert s["train"]["minutes"] > 60 and s["test"]["minutes"] > 15 and s["valid"]["minutes"] > 5
-    assert s["test"]["speakers"] == ["ru_RU_f_IvrvoiceRU"]
+    assert s["train"]["minutes"] > 90 and s["test"]["minutes"] > 20 and s["valid"]["minutes"] > 2
+    assert s["test"]["speakers"] == ["hw_Default_uk", "hw_Pirate", "ru_RU_f_IvrvoiceRU"]
+    assert s["valid"]["speakers"] == ["hw_British", "hw_Mobster"]
     assert set(m["noise_types"]["vctk-like"]) == {
         "train", "rainforest", "rain", "wind", "nature-day", "nature-night", "ssn", "babble"}
     assert default.verify(out) == []
@@ -260,9 +291,9 @@ def test_real_corpus_downloads_and_builds(tmp_path):
 
 
 def test_a_deleted_file_is_rebuilt_with_the_same_bytes(tmp_path):
-    out = make_fake_corpus(tmp_path, (3, 1, 1), seed=0)
+    out = make_fake_corpus(tmp_path, (4, 1, 1), seed=0)
     m = json.loads((out / "manifest.json").read_text())
     victim = out / m["files"][-1]["noisy"]
     victim.unlink()
-    make_fake_corpus(tmp_path, (3, 1, 1), seed=0)
+    make_fake_corpus(tmp_path, (4, 1, 1), seed=0)
     assert default.sha256_file(victim) == m["files"][-1]["noisy_sha256"]

@@ -11,8 +11,12 @@ Layout (``<root>`` = ``$KSPIKESE_DATA_DIR`` or ``./data``)::
 
 Decisions (documented in the README):
 
-* Split by voice: test = ``ru_RU_f_IvrvoiceRU`` only; train/valid = the other four voices, with
-  10 % of their prompts (seeded, spread evenly over the voices) held out for validation.
+* Voices: the five asterisk voices and 14 voice packs of ``hedgewars-data`` (:mod:`.hedgewars`;
+  its short lines joined into utterances of at least 3 s).
+* Split by voice, so validation and test hold only voices no training example contains:
+  test = ``ru_RU_f_IvrvoiceRU`` + the packs ``Default_uk`` and ``Pirate``; validation = the packs
+  ``British`` and ``Mobster``; train = the other four asterisk voices and ten packs.
+  (``valid_fraction`` > 0 also holds out that fraction of the training voices' prompts.)
 * Prompts shorter than 1.0 s (single digits, letters, short words) are dropped: they would be
   mostly padding in a 16,384-sample frame.  The ``silence/`` prompts hold no speech and are skipped.
 * Every clean utterance is scaled to an active-speech level of -26 dBFS (:mod:`.mixing`).
@@ -27,9 +31,6 @@ Decisions (documented in the README):
   same bytes as an uninterrupted one.
 """
 
-import csv
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -42,24 +43,31 @@ from pathlib import Path
 import numpy as np
 
 from kspikese import files
+from kspikese.data import hedgewars as hw
 from kspikese.data import mixing, noise as noise_mod, sources
 from kspikese.data.audio import write_wav
+from kspikese.data.manifest import load_manifest, sha256_file, summarize, verify, write_csv  # noqa: F401
 from kspikese.data.pairs import RECIPES, SPLITS, CorpusError, default_data_dir, holdout
 from kspikese.files import SR
 
-VERSION = 1
+VERSION = 2  # 2: hedgewars voices; validation and test on unseen voices
 SNRS = {"vctk-like": (0, 5, 10, 15), "timit-ssn": (-6, -3, 0, 3, 6)}
 GENERATED_TYPES = ("ssn", "babble")
 BABBLE_TALKERS = 6
 MIN_PROMPT_S = 1.0
-VALID_FRACTION = 0.1
+VALID_FRACTION = 0.0
 SSN_NFFT, SSN_TAPS = 512, 513
 
 
 def config_for(seed, megaglest=True, synthetic=False, min_prompt_s=MIN_PROMPT_S,
-               valid_fraction=VALID_FRACTION):
-    """Everything that decides the corpus's content; a built corpus records it in its manifest."""
+               valid_fraction=VALID_FRACTION, hedgewars=None):
+    """Everything that decides the corpus's content; a built corpus records it in its manifest.
+
+    ``hedgewars``: a :func:`kspikese.data.hedgewars.split_config` (default: the packs of
+    :data:`kspikese.data.hedgewars.PACKS`).
+    """
     return {
+        "hedgewars": hw.split_config() if hedgewars is None else hedgewars,
         "version": VERSION,
         "seed": int(seed),
         "synthetic": bool(synthetic),
@@ -89,6 +97,11 @@ def corpus_status(out, config):
             have = have.get("config", have)
         except (OSError, ValueError):
             continue
+        if have.get("version") != config.get("version"):
+            raise CorpusError(
+                f"{out} holds a corpus built by an older version of kspikese (corpus version "
+                f"{have.get('version')}, this version builds {config.get('version')}); delete {out} "
+                "and rebuild it with `make data` (or `kspikese data --out <data root>`)")
         if have != config:
             diff = sorted(k for k in set(have) | set(config) if have.get(k) != config.get(k))
             raise CorpusError(
@@ -130,19 +143,16 @@ def ensure_default_corpus(root=None, seed=0, progress=True, source=None, megagle
     return out
 
 
+def split_of_voices(config):
+    """``{voice: split}`` of the voices whose split is fixed (the others are ``train``)."""
+    return {**{v: "test" for v in sources.TEST_SPEAKERS}, **hw.voice_splits(config["hedgewars"])}
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
 def _rng(seed, *keys):
     return np.random.default_rng([int(seed)] + [zlib.crc32(str(k).encode()) for k in keys])
-
-
-def sha256_file(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sweep_tmp(folder):
@@ -197,7 +207,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
 
     ``source``: folder with the asterisk sound trees (skips apt); ``noise_recordings``:
     ``{type: [(label, path, credit)]}`` to use instead of the ambience/megaglest recordings;
-    ``speakers``: ``{voice: (package, licence, credit)}`` to record instead of :data:`SPEAKERS`.
+    ``speakers``: ``{voice: (package, licence, credit)}`` to record instead of the sources'.
     """
     t0 = time.time()
     root = Path(root)
@@ -208,7 +218,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
     sweep_tmp(out)
     if not (out / ".build.json").exists():
         files.write_json(out / ".build.json", {"config": config})
-    speakers = speakers or sources.SPEAKERS
+    speakers = speakers or {**sources.SPEAKERS, **hw.speakers(config["hedgewars"])}
 
     # 1. speech: decode, drop short prompts, store the decoded int16 prompts
     sounds = sources.speech_source(root, source, progress)
@@ -225,15 +235,24 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
         _write_wav(out / rel, x, subtype="PCM_16")
         speech[name] = x
         info[name] = {"voice": voice, "prompt": pid, "path": str(rel), "source": str(path.relative_to(sounds))}
+    for voice, utts in hw.utterances(root, config["hedgewars"], seed, source, progress).items():
+        for uid, x, src in utts:
+            name, rel = f"{voice}__{uid}", Path("speech") / voice / f"{uid}.wav"
+            _write_wav(out / rel, x, subtype="PCM_16")
+            speech[name] = x
+            info[name] = {"voice": voice, "prompt": uid, "path": str(rel),
+                          "source": f"{hw.PACKAGE}:{src}"}
 
-    # 2. split by voice; validation = held-out prompts of the training voices
+    # 2. split by voice (validation and test voices are unseen in training); optionally also
+    #    held-out prompts of the training voices for validation
+    splits_of = split_of_voices(config)
     groups = {}
     for name, d in info.items():
-        if d["voice"] not in sources.TEST_SPEAKERS:
+        if splits_of.get(d["voice"], "train") == "train":
             groups.setdefault(d["voice"], []).append(name)
     valid = holdout(groups, config["valid_fraction"], seed)
     for name, d in info.items():
-        d["split"] = "test" if d["voice"] in sources.TEST_SPEAKERS else "valid" if name in valid else "train"
+        d["split"] = "valid" if name in valid else splits_of.get(d["voice"], "train")
     names = {s: sorted(n for n in info if info[n]["split"] == s) for s in SPLITS}
     for s in SPLITS:
         if not names[s]:
@@ -336,7 +355,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
             "seconds": round(len(speech[name]) / SR, 4), "path": d["path"], "source": d["source"],
             "sha256": digests[d["path"]],
         })
-    summary = summarize(records, speech_list, dropped, types)
+    summary = summarize(records, speech_list, dropped, types, SNRS)
     summary["build_seconds"] = round(time.time() - t0, 1)
     manifest = {
         "name": "kspikese default corpus",
@@ -344,7 +363,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
         "config": config,
         "sample_rate": SR,
         "speakers": {v: {"package": p, "licence": l, "credit": c,
-                         "split": "test" if v in sources.TEST_SPEAKERS else "train+valid"}
+                         "split": split_of_voices(config).get(v, "train")}
                      for v, (p, l, c) in speakers.items()},
         "noise_types": types,
         "noise_streams": stream_info,
@@ -353,70 +372,8 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
         "speech": speech_list,
         "files": records,
     }
-    _write_csv(out / "manifest.csv", records)
+    write_csv(out / "manifest.csv", records)
     files.write_json(out / "manifest.json", manifest)
     (out / ".build.json").unlink(missing_ok=True)
     sweep_tmp(out)
     return manifest
-
-
-def summarize(records, speech_list, dropped, types):
-    """Minutes of speech per split, speakers per split, counts per recipe/split/noise/SNR."""
-    per_split = {}
-    for s in SPLITS:
-        items = [d for d in speech_list if d["split"] == s]
-        per_split[s] = {
-            "utterances": len(items),
-            "minutes": round(sum(d["seconds"] for d in items) / 60, 2),
-            "speakers": sorted({d["speaker"] for d in items}),
-        }
-    counts = {}
-    for r in records:
-        c = counts.setdefault(r["recipe"], {}).setdefault(r["split"], {"noise": {}, "snr": {}})
-        c["noise"][r["noise_type"]] = c["noise"].get(r["noise_type"], 0) + 1
-        c["snr"][str(r["snr_db"])] = c["snr"].get(str(r["snr_db"]), 0) + 1
-    return {"splits": per_split, "dropped_short_prompts": dropped, "noise_types": types,
-            "snrs_db": {k: list(v) for k, v in SNRS.items()}, "counts": counts}
-
-
-CSV_FIELDS = ("recipe", "split", "name", "speaker", "package", "licence", "noise_type", "snr_db",
-              "noise_segment", "seconds", "gain", "clean", "noisy", "clean_sha256", "noisy_sha256")
-
-
-def _write_csv(path, records):
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in records:
-        row = {k: r[k] for k in CSV_FIELDS}
-        row["noise_segment"] = json.dumps(r["noise_segment"], separators=(",", ":"))
-        w.writerow(row)
-    files.write_text(path, buf.getvalue())
-
-
-def load_manifest(corpus_dir):
-    """The parsed ``manifest.json`` of a built corpus."""
-    from kspikese.data.pairs import corpus_folder
-
-    p = corpus_folder(corpus_dir) / "manifest.json"
-    if not p.exists():
-        raise CorpusError(f"{p}: no manifest; build the corpus with `make data` first")
-    return json.loads(p.read_text())
-
-
-def verify(corpus_dir):
-    """Re-hash every file listed in the manifest; return the list of mismatching paths."""
-    from kspikese.data.pairs import corpus_folder
-
-    root = corpus_folder(corpus_dir)
-    bad = []
-    m = load_manifest(root)
-    for r in m["files"]:
-        for k in ("clean", "noisy"):
-            p = root / r[k]
-            if not p.exists() or sha256_file(p) != r[f"{k}_sha256"]:
-                bad.append(r[k])
-    for d in m["speech"]:
-        if not (root / d["path"]).exists() or sha256_file(root / d["path"]) != d["sha256"]:
-            bad.append(d["path"])
-    return sorted(set(bad))

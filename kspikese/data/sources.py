@@ -6,6 +6,8 @@ fetched with ``apt-get download`` into ``<root>/cache/debs/`` and unpacked with 
 ``<root>/cache/asterisk/`` (no root install, no change to the system).  A folder that already holds
 the trees (``--source``, e.g. an installed ``/usr/share/asterisk/sounds``) skips all that.
 
+More voices come from ``hedgewars-data`` (:mod:`kspikese.data.hedgewars`, fetched the same way).
+
 Noise recordings: ``town/train.ogg`` and ``nature/amazon-rainforest.ogg`` of the PyPI ``ambience``
 wheel, and the tileset ambience (rain, wind, day, night) of Debian's ``megaglest-data``, of which
 only the ``tilesets/*/sounds`` files are extracted.
@@ -31,7 +33,7 @@ SPEAKERS = {
     "it_IT_m_Carlo": ("asterisk-core-sounds-it-g722", "CC-BY-3.0", "Carlo Flora"),
     "ru_RU_f_IvrvoiceRU": ("asterisk-core-sounds-ru-g722", "CC-BY-3.0", "Maxim Topal (ivrvoice.ru)"),
 }
-TEST_SPEAKERS = ("ru_RU_f_IvrvoiceRU",)
+TEST_SPEAKERS = ("ru_RU_f_IvrvoiceRU",)  # the asterisk test voice (hedgewars: hedgewars.PACKS)
 TRAIN_SPEAKERS = tuple(s for s in SPEAKERS if s not in TEST_SPEAKERS)
 SKIP_FOLDERS = ("silence",)  # asterisk's silence/1..10 prompts hold no speech
 MEGAGLEST = "megaglest-data"
@@ -227,6 +229,29 @@ def ambience_sounds_dir():
     return d
 
 
+def extract_from_deb(deb, dest, select):
+    """Extract some files of a ``.deb`` into ``dest`` (atomic: a scratch folder renamed at the end).
+
+    ``select(parts)`` gets the path parts of every regular file in the package's data archive and
+    returns its relative path under ``dest``, or ``None`` to skip it.
+    """
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for m in tar:
+            name = select(Path(m.name).parts) if m.isfile() else None
+            if name is not None:
+                m.name = name
+                tar.extract(m, tmp, filter="data")
+    if proc.wait() != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CorpusError(f"dpkg-deb --fsys-tarfile {deb} failed")
+    os.replace(tmp, dest)
+    return dest
+
+
 def megaglest_tilesets(root, source=None, progress=True):
     """A folder holding megaglest's ``tilesets/*/sounds``: under ``source``, installed, or fetched
     into ``<root>/cache/megaglest`` (only the tileset sounds are extracted from the deb)."""
@@ -242,20 +267,13 @@ def megaglest_tilesets(root, source=None, progress=True):
     dest = cache / "megaglest"
     if not dest.is_dir():
         deb = apt_download([MEGAGLEST], cache / "debs", progress)[MEGAGLEST]
-        tmp = dest.with_name(".megaglest.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for m in tar:
-                parts = Path(m.name).parts
-                if m.isfile() and "tilesets" in parts and parts[-2:-1] == ("sounds",):
-                    i = parts.index("tilesets")
-                    m.name = "/".join(parts[i:])
-                    tar.extract(m, tmp, filter="data")
-        if proc.wait() != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise CorpusError(f"dpkg-deb --fsys-tarfile {deb} failed")
-        os.replace(tmp, dest)
+
+        def select(parts):
+            if "tilesets" in parts and parts[-2:-1] == ("sounds",):
+                return "/".join(parts[parts.index("tilesets"):])
+            return None
+
+        extract_from_deb(deb, dest, select)
     return dest / "tilesets"
 
 

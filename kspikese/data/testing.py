@@ -2,14 +2,15 @@
 
 :func:`make_fake_corpus` writes a corpus in exactly the default corpus's layout (manifest
 included, marked ``"synthetic": true``) by running the real builder on a fake speech source
-(speech-like signals encoded to G.722, in the asterisk tree layout) and fake noise recordings.
+(speech-like signals encoded to G.722, in the asterisk tree layout; speech-like "voice packs" in
+the hedgewars layout) and fake noise recordings.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from kspikese.data import default, sources
+from kspikese.data import default, hedgewars, sources
 from kspikese.files import SR
 
 
@@ -63,6 +64,28 @@ def make_fake_source(folder, n_prompts, seconds=1.5, seed=0):
     return folder
 
 
+def make_fake_hedgewars(folder, n_lines, seconds=1.5, seed=0, sr=44100):
+    """Write fake hedgewars voice packs: ``<folder>/<Pack>/line<i>.wav`` (44.1 kHz stereo
+    :func:`speech_like` lines), ``n_lines[pack]`` per pack."""
+    from kspikese.data.audio import write_wav
+
+    folder = Path(folder)
+    rng = np.random.default_rng([seed, 13])
+    for pack, n in sorted(n_lines.items()):
+        for i in range(n):
+            x = speech_like(seconds * rng.uniform(0.9, 1.2), rng, sr=sr)
+            write_wav(folder / pack / f"line{i:03d}.wav", np.stack([x, x], axis=1), sr)
+    return folder
+
+
+def round_robin(n, names):
+    """``{name: count}``: ``n`` items dealt to ``names`` in turn."""
+    counts = {v: 0 for v in names}
+    for i in range(n):
+        counts[names[i % len(names)]] += 1
+    return counts
+
+
 def make_fake_noise(folder, seconds=20.0, seed=0, sr=44100):
     """Two fake noise 'recordings' (44.1 kHz stereo WAV, like the real ones): a mains hum with
     harmonics in pink-ish noise, and brown noise with slow gusts.  Returns the builder's
@@ -94,20 +117,34 @@ def make_fake_corpus(root, n_per_split=(6, 2, 2), seconds=1.5, seed=0, progress=
     ``seconds`` long.  Both recipes, manifests with checksums, ``"synthetic": true``."""
     root = Path(root)
     n_train, n_valid, n_test = (int(v) for v in n_per_split)
-    if min(n_train, n_valid, n_test) < 1:
-        raise ValueError(f"n_per_split must be three counts >= 1, got {n_per_split}")
-    train_voices = list(sources.TRAIN_SPEAKERS)
-    counts = {v: 0 for v in sources.SPEAKERS}
-    for i in range(n_train + n_valid):
-        counts[train_voices[i % len(train_voices)]] += 1
-    counts[sources.TEST_SPEAKERS[0]] = n_test
+    if min(n_train, n_valid, n_test) < 1 or n_train < len(sources.TRAIN_SPEAKERS):
+        raise ValueError(f"n_per_split must be three counts >= 1 with at least "
+                         f"{len(sources.TRAIN_SPEAKERS)} training utterances, got {n_per_split}")
+    # train: the four asterisk training voices and one pack; valid: two unseen packs;
+    # test: the asterisk test voice and two more unseen packs (the real corpus's layout, smaller)
+    train = round_robin(n_train, list(sources.TRAIN_SPEAKERS) + ["Default"])
+    valid = round_robin(n_valid, ["British", "Mobster"])
+    test = round_robin(n_test, [sources.TEST_SPEAKERS[0], "Pirate", "Default_uk"])
+    counts = {v: train.get(v, 0) for v in sources.SPEAKERS}
+    counts[sources.TEST_SPEAKERS[0]] = test.pop(sources.TEST_SPEAKERS[0])
+    packs = {k: [p for p, c in d.items() if c and p in hedgewars.PACKS[k]]
+             for k, d in (("train", train), ("valid", valid), ("test", test))}
+    lines = {p: c for d in (train, valid, test) for p, c in d.items() if p not in sources.SPEAKERS and c}
     src = make_fake_source(root / "cache" / "fake-source", counts, seconds, seed)
+    make_fake_hedgewars(src / "hedgewars" / "voices", lines, seconds, seed)
     noise = make_fake_noise(root / "cache" / "fake-noise", seed=seed)
-    config = default.config_for(seed, megaglest=False, synthetic=True, min_prompt_s=0.5,
-                                valid_fraction=n_valid / (n_train + n_valid))
+    config = fake_config(seed, packs)
     out = root / "default"
     if default.corpus_status(out, config) != "complete":
-        speakers = {v: ("synthetic", "CC0-1.0", "kspikese.data.testing") for v in sources.SPEAKERS}
+        speakers = {v: ("synthetic", "CC0-1.0", "kspikese.data.testing")
+                    for v in [*sources.SPEAKERS, *hedgewars.speakers(config["hedgewars"])]}
         default.build(root, config, source=src, progress=progress, noise_recordings=noise,
                       speakers=speakers)
     return out
+
+
+def fake_config(seed, packs):
+    """The corpus config of :func:`make_fake_corpus` (packs ``{split: [pack]}``; each fake line is
+    one utterance)."""
+    return default.config_for(seed, megaglest=False, synthetic=True, min_prompt_s=0.5,
+                              hedgewars=hedgewars.split_config(packs, join_s=0.5))

@@ -1,0 +1,135 @@
+"""Augmentation of clean training speech for dynamic mixing: speed perturbation, random EQ,
+reverberation.  Switched on in the experiment YAML under ``data: train: augment:``::
+
+    augment:
+      speed: [0.9, 1.1]                            # factor range; null = off
+      eq: {probability: 0.5, gain_db: [-6, 6]}     # one random peaking filter; null = off
+      reverb: {probability: 0.3, rt60_s: [0.2, 0.6]}   # needs the extra kspikese[augment]
+
+Every draw comes from the ``numpy.random.Generator`` the caller passes (dynamic mixing seeds it
+by ``(seed, epoch, example)``).
+
+- Speed perturbation by resampling: a crop of ``round(f L)`` samples is resampled (soxr, as
+  everywhere in kspikese) to ``L`` samples, i.e. played ``f`` times faster; tempo and pitch both
+  scale by ``f``.
+- Random EQ: one peaking biquad (RBJ audio-EQ cookbook) with centre frequency log-uniform in
+  100 Hz .. 6 kHz, ``Q`` uniform in 0.5 .. 2 and gain uniform in ``gain_db``:
+  ``A = 10^(g/40)``, ``w0 = 2 pi f0 / fs``, ``alpha = sin(w0) / (2 Q)``,
+  ``b = [1 + alpha A, -2 cos w0, 1 - alpha A]``, ``a = [1 + alpha / A, -2 cos w0, 1 - alpha / A]``.
+- Reverberation: a room impulse response from the image method of ``pyroomacoustics`` (a
+  shoebox room 3-10 m x 3-8 m x 2.5-4 m, wall absorption and reflection order from Sabine's
+  formula for an RT60 drawn from ``rt60_s``, source and microphone at random places at least
+  0.5 m from the walls).  The reverberant speech is the training *target* as well as the
+  speech in the mixture (the models learn to remove noise, not reverberation).
+"""
+
+import numpy as np
+from scipy import signal
+
+from kspikese.files import SR, resample
+
+KEYS = {"speed", "eq", "reverb"}
+EXTRA = "kspikese[augment]"
+
+
+def check_options(augment, where="augment"):
+    """Raise ``ValueError`` naming ``where`` unless ``augment`` is a valid augmentation mapping;
+    returns it with defaults filled in (``{"speed": None|[lo, hi], "eq": None|{...},
+    "reverb": None|{...}}``)."""
+    if augment in (None, False):
+        augment = {}
+    if not isinstance(augment, dict):
+        raise ValueError(f"{where}: expected a mapping with keys {sorted(KEYS)}, got {augment!r}")
+    unknown = sorted(set(augment) - KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(KEYS)}")
+    out = {"speed": None, "eq": None, "reverb": None}
+    if augment.get("speed") is not None:
+        out["speed"] = check_range(augment["speed"], f"{where}.speed", 0.5, 2.0)
+    for key, rng_key, lo, hi, default in (("eq", "gain_db", -24, 24, [-6, 6]),
+                                         ("reverb", "rt60_s", 0.05, 3.0, [0.2, 0.6])):
+        v = augment.get(key)
+        if v in (None, False):
+            continue
+        v = {} if v is True else v
+        if not isinstance(v, dict) or set(v) - {"probability", rng_key}:
+            raise ValueError(f"{where}.{key}: expected true or a mapping with keys probability, "
+                             f"{rng_key}; got {v!r}")
+        p = v.get("probability", 0.5)
+        if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"{where}.{key}.probability: expected a number in [0, 1], got {p!r}")
+        out[key] = {"probability": float(p),
+                    rng_key: check_range(v.get(rng_key, default), f"{where}.{key}.{rng_key}", lo, hi)}
+    return out
+
+
+def check_range(value, where, lo=-np.inf, hi=np.inf):
+    """``[a, b]`` with ``lo <= a <= b <= hi`` as floats, else ``ValueError`` naming ``where``."""
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+    if not ok or not lo <= value[0] <= value[1] <= hi:
+        raise ValueError(f"{where}: expected [low, high] with {lo} <= low <= high <= {hi}, got {value!r}")
+    return [float(value[0]), float(value[1])]
+
+
+def needs_extra(options):
+    """Raise ``ImportError`` naming the extra when reverberation is asked for but
+    ``pyroomacoustics`` is not installed."""
+    if options.get("reverb"):
+        try:
+            import pyroomacoustics  # noqa: F401
+        except ImportError:
+            raise ImportError(f"data.train.augment.reverb needs pyroomacoustics: install the "
+                              f"optional extra, pip install '{EXTRA}' (or set reverb: null)") from None
+
+
+def speed_factor(options, rng):
+    """The speed factor of one example (1.0 when speed perturbation is off)."""
+    return 1.0 if options.get("speed") is None else float(rng.uniform(*options["speed"]))
+
+
+def change_speed(x, factor, length):
+    """``x`` played ``factor`` times faster (resampled from ``SR * factor`` to ``SR``), cut or
+    zero-padded to ``length`` samples."""
+    y = x if factor == 1.0 else resample(np.asarray(x, np.float32), int(round(SR * factor)), SR)
+    out = np.zeros(length, np.float32)
+    out[: min(length, len(y))] = y[:length]
+    return out
+
+
+def peaking_eq(x, f0, q, gain_db, sr=SR):
+    """``x`` through the RBJ peaking biquad (see module docstring)."""
+    a_ = 10 ** (gain_db / 40.0)
+    w0 = 2 * np.pi * f0 / sr
+    alpha = np.sin(w0) / (2 * q)
+    b = [1 + alpha * a_, -2 * np.cos(w0), 1 - alpha * a_]
+    a = [1 + alpha / a_, -2 * np.cos(w0), 1 - alpha / a_]
+    return signal.lfilter(b, a, x).astype(np.float32)
+
+
+def room_impulse_response(rng, rt60, sr=SR):
+    """An image-method RIR of a random shoebox room with reverberation time ``rt60`` seconds."""
+    import pyroomacoustics as pra
+
+    dims = rng.uniform([3.0, 3.0, 2.5], [10.0, 8.0, 4.0])
+    absorption, max_order = pra.inverse_sabine(rt60, dims)
+    room = pra.ShoeBox(dims, fs=sr, materials=pra.Material(absorption), max_order=min(max_order, 12))
+    room.add_source(rng.uniform(0.5, dims - 0.5))
+    room.add_microphone(rng.uniform(0.5, dims - 0.5))
+    room.compute_rir()
+    return np.asarray(room.rir[0][0], np.float64)
+
+
+def apply(x, options, rng):
+    """EQ and reverberation of one clean crop (speed is applied by the cropper, which needs the
+    factor first).  Returns float32 of the same length."""
+    x = np.asarray(x, np.float32)
+    eq = options.get("eq")
+    if eq and rng.uniform() < eq["probability"]:
+        f0 = float(np.exp(rng.uniform(np.log(100.0), np.log(6000.0))))
+        x = peaking_eq(x, f0, float(rng.uniform(0.5, 2.0)), float(rng.uniform(*eq["gain_db"])))
+    rev = options.get("reverb")
+    if rev and rng.uniform() < rev["probability"]:
+        h = room_impulse_response(rng, float(rng.uniform(*rev["rt60_s"])))
+        x = signal.fftconvolve(x, h / np.max(np.abs(h)))[: len(x)].astype(np.float32)
+    return x

@@ -1,0 +1,208 @@
+"""Dynamic mixing: every training example mixed afresh from clean training speech and training
+noise, so no two epochs see the same mixtures.
+
+Switched on in the experiment YAML (the fixed validation and test mixtures stay as written)::
+
+    data:
+      train: {mixing: dynamic, snr_db: [-5, 15], gain_db: [-10, 6], examples_per_epoch: null,
+              augment: {speed: [0.9, 1.1], eq: {probability: 0.5}}}
+
+``mixing: fixed`` (the default) trains on the corpus's written training mixtures.
+
+Example ``i`` of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, crc32("dynamic"),
+e, i])`` alone, so batch ``k`` (examples ``k B .. k B + B - 1``) depends only on
+``(seed, epoch, step)`` and a resumed run sees the same examples as an uninterrupted one:
+
+1. a training utterance, with probability proportional to its length;
+2. a speed factor ``f`` (:mod:`.augment`; 1 when off) and a crop of ``round(f L)`` samples at a
+   uniform random start (an utterance shorter than the crop sits at a random offset in it, the
+   rest zero), resampled to ``L`` samples; crops whose clean part is all zero are redrawn;
+3. random EQ and reverberation (:mod:`.augment`) of the clean crop;
+4. a noise type uniform over the recipe's types in the corpus (recorded types: a uniform random
+   ``L``-sample segment of the type's *training* noise stream; ``ssn``: speech-shaped noise from
+   the corpus's training LTAS; ``babble``: six talkers from the other training utterances);
+5. an SNR uniform in ``snr_db``, set on the crop's active speech as everywhere in kspikese
+   (:func:`kspikese.data.mixing.noise_gain`): ``noisy = clean + g noise``;
+6. a gain uniform in ``gain_db`` dB applied to both, lowered so ``max |noisy|, |clean| <= 0.99``.
+"""
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from kspikese.data import augment as aug
+from kspikese.data import mixing, noise as noise_mod
+from kspikese.data.pairs import CorpusError
+
+MIXINGS = ("fixed", "dynamic")
+KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment"}
+GAIN_DB = [-10.0, 6.0]
+BABBLE_TALKERS = 6
+MAX_REDRAWS = 20
+
+
+def check_options(options, where="data.train"):
+    """The ``data: train:`` options with defaults filled in; ``ValueError`` naming the key and
+    what is expected otherwise.  ``snr_db`` stays ``None`` when not given (the recipe's range)."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise ValueError(f"{where}: expected a mapping with keys {sorted(KEYS)}, got {options!r}")
+    unknown = sorted(set(options) - KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(KEYS)}")
+    mix = options.get("mixing", "fixed")
+    if mix not in MIXINGS:
+        raise ValueError(f"{where}.mixing: expected one of {list(MIXINGS)}, got {mix!r}")
+    out = {"mixing": mix, "snr_db": None, "gain_db": list(GAIN_DB), "examples_per_epoch": None}
+    if options.get("snr_db") is not None:
+        out["snr_db"] = aug.check_range(options["snr_db"], f"{where}.snr_db", -30, 60)
+    if options.get("gain_db") is not None:
+        out["gain_db"] = aug.check_range(options["gain_db"], f"{where}.gain_db", -60, 20)
+    n = options.get("examples_per_epoch")
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{where}.examples_per_epoch: expected a positive integer or null, got {n!r}")
+        out["examples_per_epoch"] = n
+    out["augment"] = aug.check_options(options.get("augment"), f"{where}.augment")
+    if mix == "fixed" and (any(out["augment"].values()) or options.get("snr_db") is not None):
+        raise ValueError(f"{where}: snr_db and augment apply only to mixing: dynamic "
+                         "(the fixed mixtures are the corpus's)")
+    return out
+
+
+class DynamicMixer:
+    """Draws training examples as in the module docstring.
+
+    Parameters
+    ----------
+    speech : list of numpy.ndarray
+        Clean training utterances (float32, 16 kHz).
+    noise_types : list of str
+        The types to draw from: recorded types (keys of ``streams``), ``"ssn"``, ``"babble"``.
+    streams : dict
+        ``{type: float32 training noise stream}`` of the recorded types.
+    ssn_taps : numpy.ndarray, optional
+        The speech-shaped-noise FIR (needed for ``"ssn"``).
+    frame_len : int
+    snr_db, gain_db : [float, float]
+    augment : dict
+        :func:`kspikese.data.augment.check_options` output.
+    seed : int
+    """
+
+    def __init__(self, speech, noise_types, streams, ssn_taps, frame_len, snr_db, gain_db,
+                 augment, seed):
+        if not speech:
+            raise ValueError("DynamicMixer: no training speech")
+        missing = [t for t in noise_types if t not in streams and t not in ("ssn", "babble")]
+        if missing or ("ssn" in noise_types and ssn_taps is None):
+            raise ValueError(f"DynamicMixer: no noise for the types {missing or ['ssn']}")
+        self.speech = [np.asarray(x, np.float32) for x in speech]
+        self.pool = {str(i): x for i, x in enumerate(self.speech)}
+        lengths = np.array([len(x) for x in self.speech], np.float64)
+        self.cdf = np.cumsum(lengths) / lengths.sum()
+        self.types, self.streams, self.h = list(noise_types), streams, ssn_taps
+        self.frame_len, self.snr_db, self.gain_db = int(frame_len), snr_db, gain_db
+        self.augment, self.seed = augment, int(seed)
+
+    def rng(self, epoch, index):
+        """The generator of example ``index`` of ``epoch``."""
+        return np.random.default_rng([self.seed, zlib.crc32(b"dynamic"), int(epoch), int(index)])
+
+    def crop(self, rng):
+        """``(utterance index, start, clean crop of frame_len samples)`` (steps 1-3); ``start``
+        is the crop's first sample in the utterance (negative: the utterance's offset in the
+        crop)."""
+        n = self.frame_len
+        for _ in range(MAX_REDRAWS):
+            u = int(np.searchsorted(self.cdf, rng.uniform(), side="right"))
+            u = min(u, len(self.speech) - 1)
+            x = self.speech[u]
+            f = aug.speed_factor(self.augment, rng)
+            m = int(round(f * n))
+            if len(x) >= m:
+                start = int(rng.integers(len(x) - m + 1))
+                seg = x[start:start + m]
+                where = start
+            else:
+                seg = np.zeros(m, np.float32)
+                off = int(rng.integers(m - len(x) + 1))
+                seg[off:off + len(x)] = x
+                where = -off
+            clean = aug.apply(aug.change_speed(seg, f, n), self.augment, rng)
+            if np.any(np.abs(clean) > 1e-4):
+                return u, where, clean
+        raise ValueError(f"DynamicMixer: {MAX_REDRAWS} crops in a row held no speech")
+
+    def noise(self, ntype, u, rng):
+        """A ``frame_len``-sample segment of noise type ``ntype`` (step 4)."""
+        n = self.frame_len
+        if ntype == "ssn":
+            return noise_mod.speech_shaped_noise(n, self.h, rng)
+        if ntype == "babble":
+            return noise_mod.babble(self.pool, n, rng, BABBLE_TALKERS, exclude=(str(u),))[0]
+        return noise_mod.segment(self.streams[ntype], n, rng)[0]
+
+    def example(self, epoch, index):
+        """``(noisy, clean, info)`` of example ``index`` of ``epoch``; ``info`` holds the draws
+        (``noise_type``, ``snr_db``, ``gain``, ``utterance``, ``start``)."""
+        rng = self.rng(epoch, index)
+        u, start, clean = self.crop(rng)
+        ntype = self.types[int(rng.integers(len(self.types)))]
+        noise = self.noise(ntype, u, rng)
+        snr = float(rng.uniform(*self.snr_db))
+        noisy = clean.astype(np.float64) + mixing.noise_gain(clean, noise, snr) * noise
+        gain = 10 ** (float(rng.uniform(*self.gain_db)) / 20.0)
+        top = max(np.abs(noisy).max(), np.abs(clean).max()) * gain
+        if top > mixing.PEAK:
+            gain *= mixing.PEAK / top
+        info = {"noise_type": ntype, "snr_db": snr, "gain": gain, "utterance": u, "start": start}
+        return (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32), info
+
+    def batch(self, epoch, step, batch_size):
+        """``(noisy, clean)`` arrays ``(batch_size, frame_len, 1)`` of batch ``step`` of ``epoch``."""
+        pairs = [self.example(epoch, step * batch_size + k)[:2] for k in range(batch_size)]
+        return (np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None])
+
+    def dataset(self, epoch, n_examples, batch_size):
+        """The ``n_examples`` examples of ``epoch`` as a ``tf.data.Dataset`` of ``(noisy, clean)``
+        batches ``(batch, frame_len, 1)``, in example order."""
+        import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+        import tensorflow as tf
+
+        def gen():
+            for i in range(int(n_examples)):
+                noisy, clean, _ = self.example(epoch, i)
+                yield noisy[:, None], clean[:, None]
+
+        spec = tf.TensorSpec((self.frame_len, 1), tf.float32)
+        ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, spec))
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
+    """The :class:`DynamicMixer` of the default corpus at ``corpus_dir`` for ``recipe``: clean
+    speech of ``train_pairs``, the recipe's noise types, the corpus's training noise streams and
+    SSN filter (from its manifest), ``options`` from :func:`check_options`."""
+    from kspikese.data.audio import load
+    from kspikese.data.default import SNRS, SSN_TAPS
+
+    aug.needs_extra(options["augment"])
+    root = Path(corpus_dir)
+    man = root / "manifest.json"
+    if not man.exists():
+        raise CorpusError(f"{man}: no manifest; data.train.mixing: dynamic needs the default corpus")
+    m = json.loads(man.read_text())
+    types = list(m["noise_types"][recipe])
+    streams = {t: load(root / "noise" / "train" / f"{t}.wav") for t in types if t not in ("ssn", "babble")}
+    h = None
+    if "ssn" in types:
+        lt = m["ssn_ltas"]
+        h = noise_mod.ssn_filter(np.asarray(lt["freqs_hz"]), np.asarray(lt["psd"]), ntaps=SSN_TAPS)
+    snr = options["snr_db"] or [float(min(SNRS[recipe])), float(max(SNRS[recipe]))]
+    speech = [load(p.clean) for p in train_pairs]
+    return DynamicMixer(speech, types, streams, h, frame_len, snr, options["gain_db"],
+                        options["augment"], seed)

@@ -1,0 +1,172 @@
+"""Dynamic mixing and augmentation on a synthetic corpus: seeding, SNRs, gains, crops, options."""
+
+import builtins
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from kspikese import config as configs
+from kspikese.corpus import open_corpus
+from kspikese.data import augment, dynamic
+from kspikese.data.testing import make_fake_corpus
+
+L = 4096
+
+
+def cfg(train=None, recipe="vctk-like"):
+    return {"recipe": recipe, "frame_len": L, "batch_size": 3,
+            "data": {"train": train} if train is not None else {}}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dyn")
+    make_fake_corpus(root, (6, 2, 2), seed=0)
+    return root
+
+
+def corpus(root, train, seed=0, recipe="vctk-like"):
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        return open_corpus(cfg(train, recipe), "default", data_dir=root, seed=seed)
+
+
+def active_snr(s, y):
+    """Hand check: 20 ms frames within 40 dB of the loudest are active (as the corpus)."""
+    hop = 320
+    nfr = -(-len(s) // hop)
+    p = np.array([np.mean(s[k * hop:(k + 1) * hop].astype(float) ** 2) for k in range(nfr)])
+    db = 10 * np.log10(np.maximum(p, 1e-300))
+    act = np.repeat(db >= db.max() - 40, hop)[: len(s)]
+    return 10 * np.log10(np.mean(s[act].astype(float) ** 2) / np.mean((y.astype(float) - s) ** 2))
+
+
+def test_same_seed_epoch_step_same_batch_and_others_differ(root):
+    m = corpus(root, {"mixing": "dynamic"}).mixer()
+    a = m.batch(epoch=2, step=5, batch_size=3)
+    again = corpus(root, {"mixing": "dynamic"}).mixer().batch(2, 5, 3)  # a "resumed" run
+    assert np.array_equal(a[0], again[0]) and np.array_equal(a[1], again[1])
+    assert a[0].shape == (3, L, 1) and a[0].dtype == np.float32
+    assert not np.allclose(a[0], m.batch(3, 5, 3)[0])  # other epoch
+    assert not np.allclose(a[0], m.batch(2, 6, 3)[0])  # other step
+    assert not np.allclose(a[0], corpus(root, {"mixing": "dynamic"}, seed=1).mixer().batch(2, 5, 3)[0])
+
+
+def test_stream_of_an_epoch_is_the_batches_of_its_steps(root):
+    c = corpus(root, {"mixing": "dynamic", "examples_per_epoch": 7})
+    batches = list(c.training_stream(4).as_numpy_iterator())
+    assert [b[0].shape[0] for b in batches] == [3, 3, 1]
+    for k in range(2):
+        noisy, clean = c.mixer().batch(4, k, 3)
+        assert np.array_equal(batches[k][0], noisy) and np.array_equal(batches[k][1], clean)
+    # a fresh corpus object (a resumed run) yields the same epoch again
+    again = list(corpus(root, {"mixing": "dynamic", "examples_per_epoch": 7})
+                 .training_stream(4).as_numpy_iterator())
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(batches, again))
+
+
+def test_snr_and_gain_of_each_example_are_the_drawn_ones(root):
+    m = corpus(root, {"mixing": "dynamic", "snr_db": [-5, 15], "gain_db": [-10, 6]}).mixer()
+    snrs, types, starts = [], set(), set()
+    for i in range(24):
+        noisy, clean, info = m.example(0, i)
+        assert active_snr(clean, noisy) == pytest.approx(info["snr_db"], abs=1e-3)
+        assert -5 <= info["snr_db"] <= 15
+        assert max(np.abs(noisy).max(), np.abs(clean).max()) <= 0.99 + 1e-6
+        assert info["gain"] <= 10 ** (6 / 20) + 1e-9 and info["gain"] > 0
+        # the crop is the utterance's samples from a random start (the fake utterances,
+        # 1.3-1.8 s, are longer than a frame): no padding
+        x, start = m.speech[info["utterance"]], info["start"]
+        assert 0 <= start <= len(x) - L
+        np.testing.assert_allclose(clean / info["gain"], x[start:start + L], rtol=1e-5, atol=1e-7)
+        starts.add(start)
+        snrs.append(info["snr_db"])
+        types.add(info["noise_type"])
+    assert types == {"hum", "brown", "ssn", "babble"} and np.std(snrs) > 2 and len(starts) > 20
+
+
+def test_timit_ssn_recipe_mixes_only_ssn_in_its_range(root):
+    m = corpus(root, {"mixing": "dynamic"}, recipe="timit-ssn").mixer()
+    infos = [m.example(0, i)[2] for i in range(8)]
+    assert {i["noise_type"] for i in infos} == {"ssn"}
+    assert all(-6 <= i["snr_db"] <= 6 for i in infos)
+
+
+def test_fixed_is_the_default_and_reads_the_written_frames(root):
+    c = corpus(root, None)
+    assert c.train_options["mixing"] == "fixed"
+    noisy, clean = next(iter(c.training_stream(0)))
+    assert noisy.shape[1:] == (L, 1)
+
+
+@pytest.mark.parametrize("train, match", [
+    ({"mixing": "dynamc"}, r"data.train.mixing: expected one of \['fixed', 'dynamic'\]"),
+    ({"mixing": "dynamic", "snr_db": [15, -5]}, r"data.train.snr_db: expected \[low, high\]"),
+    ({"mixing": "dynamic", "snr": [0, 5]}, r"data.train: unknown keys \['snr'\]"),
+    ({"mixing": "dynamic", "augment": {"speed": [0.9]}}, r"data.train.augment.speed"),
+    ({"mixing": "dynamic", "augment": {"eq": {"probability": 2}}}, r"data.train.augment.eq.probability: expected a number in \[0, 1\]"),
+    ({"mixing": "dynamic", "examples_per_epoch": 0}, r"examples_per_epoch: expected a positive"),
+    ({"augment": {"speed": [0.9, 1.1]}}, r"apply only to mixing: dynamic"),
+])
+def test_bad_options_name_the_key(tmp_path, train, match):
+    import yaml
+
+    base = configs.read_yaml(configs.experiment_path("table1"))
+    base.pop("quick", None)
+    base.setdefault("data", {})["train"] = train
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump(base))
+    with pytest.raises(configs.ConfigError, match=f"{p}: .*{match}"):
+        configs.load(p)
+
+
+def test_speed_perturbation_resamples(root):
+    x = np.sin(2 * np.pi * 500 * np.arange(int(1.1 * L)) / 16000).astype(np.float32)
+    y = augment.change_speed(x[: int(round(1.1 * L))], 1.1, L)
+    assert y.shape == (L,)
+    f, p = signal.periodogram(y[200:-200], fs=16000)
+    assert f[np.argmax(p)] == pytest.approx(550, abs=8)  # played 1.1x faster: 500 -> 550 Hz
+    m = corpus(root, {"mixing": "dynamic", "augment": {"speed": [0.9, 1.1], "eq": True}}).mixer()
+    a, b = m.example(1, 3), m.example(1, 3)
+    assert np.array_equal(a[0], b[0]) and a[0].shape == (L,)
+
+
+def test_peaking_eq_has_its_gain_at_the_centre_frequency():
+    x = np.zeros(8192)
+    x[0] = 1
+    h = augment.peaking_eq(x, 1000.0, 1.0, 6.0)
+    w, resp = signal.freqz(h, worN=[1000.0, 7000.0], fs=16000)
+    assert 20 * np.log10(abs(resp[0])) == pytest.approx(6.0, abs=0.05)
+    assert abs(20 * np.log10(abs(resp[1]))) < 0.5
+
+
+def test_reverb_without_the_extra_names_it(monkeypatch):
+    real = builtins.__import__
+
+    def no_pra(name, *a, **k):
+        if name.startswith("pyroomacoustics"):
+            raise ImportError("no")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_pra)
+    opts = augment.check_options({"reverb": {"probability": 1.0}})
+    with pytest.raises(ImportError, match=r"kspikese\[augment\]"):
+        augment.needs_extra(opts)
+
+
+def test_reverb_with_pyroomacoustics_is_seeded():
+    pytest.importorskip("pyroomacoustics")
+    opts = augment.check_options({"reverb": {"probability": 1.0, "rt60_s": [0.3, 0.3]}})
+    x = np.random.default_rng(0).standard_normal(L).astype(np.float32)
+    a = augment.apply(x, opts, np.random.default_rng(5))
+    b = augment.apply(x, opts, np.random.default_rng(5))
+    assert np.array_equal(a, b) and not np.allclose(a, x)
+
+
+def test_dynamic_needs_the_default_corpus(tmp_path):
+    from kspikese.data.pairs import CorpusError
+
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "x").write_text("")
+    with pytest.raises(CorpusError, match="dynamic needs the default corpus"):
+        open_corpus(cfg({"mixing": "dynamic"}), "vctk", vctk_root=tmp_path / "v")
