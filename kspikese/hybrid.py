@@ -160,9 +160,10 @@ class HybridResult:
     energy: dict = field(default_factory=dict)
     folder: object = None
 
-    def energy_ratio(self, device="cpu-events"):
-        """ANN energy / SNN energy per inference on ``device`` (> 1: the SNN is cheaper)."""
-        return self.energy["ann"].totals[device] / self.energy["snn"].totals[device]
+    def energy_ratio(self, device="cpu-events", ann_device="cpu"):
+        """ANN energy on ``ann_device`` / SNN energy on ``device``, per inference (> 1: the SNN is
+        cheaper).  The ANN runs on a conventional device; the SNN on an event-driven one."""
+        return self.energy["ann"].totals[ann_device] / self.energy["snn"].totals[device]
 
 
 def three_stage(model, train, valid, folder, *, convert_settings, calibration=None,

@@ -16,14 +16,13 @@ import numpy as np
 
 
 def _snn(quick):
-    from kspikese import config as configs
-    from kspikese import convert, models, training
+    from kspikese import config as configs, hybrid, pipeline
 
     cfg = configs.load("table3", quick=quick)
-    training.set_seed(0)
-    ann = models.build_model(cfg["model"], frame_len=cfg["frame_len"],
-                             **(cfg.get("model_kwargs") or {}))
-    return convert.convert(ann, cfg["convert"], 0), cfg["frame_len"]
+    ann = pipeline.build_ann(cfg, seed=0)
+    calibration = (np.random.default_rng(1).standard_normal((4, cfg["frame_len"], 1)) * 0.05
+                   ).astype(np.float32)
+    return hybrid.convert(ann, calibration, seed=0, **cfg["convert"]), cfg["frame_len"]
 
 
 def run(out_dir, quick):
@@ -36,7 +35,7 @@ def run(out_dir, quick):
     n = 2 if quick else 4
     frames = (np.random.default_rng(0).standard_normal((n, frame_len, 1)) * 0.05).astype(
         np.float32)
-    held = sum(np.prod(t.shape[1:].as_list()) for _, _, node in energy._model_nodes(snn)
+    held = sum(np.prod(t.shape[1:].as_list()) for _, node in energy.model_nodes(snn)
                for t in tf.nest.flatten(node.input_tensors)) * 4
 
     timings = {}
@@ -48,8 +47,9 @@ def run(out_dir, quick):
         t0 = time.perf_counter()
         stock = keras_spiking.ModelEnergy(snn, frames)
         timings["KerasSpiking ModelEnergy"] = time.perf_counter() - t0
-        ours = energy.StockEnergy(snn, measured=measured)
-    worst = max(abs(ours.layer_rates[layer] - stock.layer_rates[layer]) /
+        ours = energy.estimate(snn, corrected=False, measured=measured, devices=("loihi",))
+    rates = {r["name"]: r["events_per_input"] / (ours.dt * ours.timesteps) for r in ours.layers}
+    worst = max(abs(rates[layer.name] - stock.layer_rates[layer]) /
                 max(abs(stock.layer_rates[layer]), 1e-12) for layer in snn.layers)
 
     header = ["rate pass", "s / frame", "bytes kept per frame"]

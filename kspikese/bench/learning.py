@@ -1,6 +1,6 @@
 """Learning curves: validation SI-SNR against training wall-clock seconds, per recipe.
 
-For each table and recipe of ``experiments/learning_curves.yaml`` the table's ANN (its ``cpu``
+For each table and recipe of ``experiments/bench/learning_curves.yaml`` the table's ANN (its ``cpu``
 profile with the recipe's overrides merged in) is trained from the same seed for ``budget_s``
 seconds of training; every ``eval_every_steps`` optimiser steps the validation split is scored.
 Only training time is on the x axis (scoring is excluded), so recipes compare at equal CPU time.
@@ -15,7 +15,7 @@ import numpy as np
 
 from kspikese import config as configs, report
 
-SETTINGS = configs.EXPERIMENTS_DIR / "learning_curves.yaml"
+SETTINGS = configs.EXPERIMENTS_DIR / "bench" / "learning_curves.yaml"
 
 
 def load_settings(path=SETTINGS, quick=False):
