@@ -97,8 +97,8 @@ def is_distributed(strategy):
     """Whether ``strategy`` is more than TensorFlow's default one-device strategy."""
     import tensorflow as tf
 
-    return strategy is not None and strategy is not tf.distribute.get_strategy() or (
-        strategy is not None and strategy.num_replicas_in_sync > 1)
+    return strategy is not None and tf.distribute.has_strategy() is False and (
+        strategy is not tf.distribute.get_strategy())
 
 
 def task_of(strategy):
