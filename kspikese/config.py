@@ -25,6 +25,18 @@ class ConfigError(ValueError):
     """An experiment config is missing, unreadable or incomplete; the message names the file."""
 
 
+def check_keys(value, keys, where):
+    """``value`` as a mapping (``None`` → ``{}``) whose keys are among ``keys``; ``ValueError``
+    naming ``where`` and the expected keys otherwise."""
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a mapping with keys {sorted(keys)}, got {value!r}")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(keys)}")
+    return value
+
+
 def known_experiments():
     """The names of the YAML files in ``experiments/``."""
     return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))

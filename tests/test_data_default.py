@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from kspikese import files
 import soundfile as sf
 
 from kspikese.data import default, hedgewars, list_pairs, mixing, sources
@@ -61,7 +63,7 @@ def test_manifest_checksums_match_the_files(fake):
     _, out, m = fake
     assert default.verify(out) == []
     r = m["files"][0]
-    assert default.sha256_file(out / r["noisy"]) == r["noisy_sha256"]
+    assert files.sha256(out / r["noisy"]) == r["noisy_sha256"]
 
 
 def test_every_mixture_has_its_snr_on_active_speech(fake):
@@ -296,4 +298,4 @@ def test_a_deleted_file_is_rebuilt_with_the_same_bytes(tmp_path):
     victim = out / m["files"][-1]["noisy"]
     victim.unlink()
     make_fake_corpus(tmp_path, (4, 1, 1), seed=0)
-    assert default.sha256_file(victim) == m["files"][-1]["noisy_sha256"]
+    assert files.sha256(victim) == m["files"][-1]["noisy_sha256"]

@@ -29,11 +29,12 @@ import tensorflow as tf
 
 import keras_spiking
 from kspikese.neurons import Rectifier, activation_name
+from kspikese.registry import ClassRegistry
 
 _L = tf.keras.layers
 
 #: layer class -> rule(layer); see :func:`neuron_rule`
-NEURON_RULES = {}
+NEURON_RULES = ClassRegistry()
 
 
 class Unconvertible(ValueError):
@@ -65,12 +66,7 @@ def neuron_rule(*layer_classes):
     """Decorator registering ``rule(layer) -> Neuron | None`` for ``layer_classes`` (and their
     subclasses without a rule of their own)."""
 
-    def register(rule):
-        for cls in layer_classes:
-            NEURON_RULES[cls] = rule
-        return rule
-
-    return register
+    return NEURON_RULES.register(*layer_classes)
 
 
 def neuron_of(layer):
@@ -81,9 +77,9 @@ def neuron_of(layer):
     Unconvertible
         If the layer has no spiking equivalent.
     """
-    for cls in type(layer).__mro__:
-        if cls in NEURON_RULES:
-            return NEURON_RULES[cls](layer)
+    rule = NEURON_RULES.lookup(layer)
+    if rule is not None:
+        return rule(layer)
     raise Unconvertible(f"no neuron rule for {type(layer).__name__}")  # pragma: no cover
 
 

@@ -23,11 +23,12 @@ import tensorflow as tf
 import keras_spiking
 from kspikese import neurons
 from kspikese.neurons import Rectifier, activation_name
+from kspikese.registry import ClassRegistry
 
 _L = tf.keras.layers
 
 #: layer class -> (rule, role)
-SCALING_RULES = {}
+SCALING_RULES = ClassRegistry()
 ROLES = ("carrier", "pass", "equal", "concat")
 
 
@@ -37,19 +38,14 @@ def scaling_rule(*layer_classes, role="pass"):
     if role not in ROLES:
         raise ValueError(f"scaling_rule: role must be one of {ROLES}, got {role!r}")
 
-    def register(rule):
-        for cls in layer_classes:
-            SCALING_RULES[cls] = (rule, role)
-        return rule
-
-    return register
+    return SCALING_RULES.register(*layer_classes, entry=lambda rule: (rule, role))
 
 
 def find_rule(layer):
     """``(rule, role)`` for ``layer``: the entry of the first class of its MRO with one."""
-    for cls in type(layer).__mro__:
-        if cls in SCALING_RULES:
-            return SCALING_RULES[cls]
+    found = SCALING_RULES.lookup(layer)
+    if found is not None:
+        return found
     raise LookupError(type(layer).__name__)  # pragma: no cover (Layer itself is registered)
 
 

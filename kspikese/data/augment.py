@@ -26,6 +26,7 @@ by ``(seed, epoch, example)``).
 import numpy as np
 from scipy import signal
 
+from kspikese.config import check_keys
 from kspikese.files import SR, resample
 
 KEYS = {"speed", "eq", "reverb"}
@@ -36,13 +37,7 @@ def check_options(augment, where="augment"):
     """Raise ``ValueError`` naming ``where`` unless ``augment`` is a valid augmentation mapping;
     returns it with defaults filled in (``{"speed": None|[lo, hi], "eq": None|{...},
     "reverb": None|{...}}``)."""
-    if augment in (None, False):
-        augment = {}
-    if not isinstance(augment, dict):
-        raise ValueError(f"{where}: expected a mapping with keys {sorted(KEYS)}, got {augment!r}")
-    unknown = sorted(set(augment) - KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(KEYS)}")
+    augment = check_keys(None if augment is False else augment, KEYS, where)
     out = {"speed": None, "eq": None, "reverb": None}
     if augment.get("speed") is not None:
         out["speed"] = check_range(augment["speed"], f"{where}.speed", 0.5, 2.0)

@@ -46,7 +46,7 @@ from kspikese import files
 from kspikese.data import hedgewars as hw
 from kspikese.data import mixing, noise as noise_mod, sources
 from kspikese.data.audio import write_wav
-from kspikese.data.manifest import load_manifest, sha256_file, summarize, verify, write_csv  # noqa: F401
+from kspikese.data.manifest import load_manifest, summarize, verify, write_csv  # noqa: F401
 from kspikese.data.pairs import RECIPES, SPLITS, CorpusError, default_data_dir, holdout
 from kspikese.files import SR
 
@@ -342,7 +342,7 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
     digests = {}
     paths = sorted({r[k] for r in records for k in ("clean", "noisy")} | {d["path"] for d in info.values()})
     for rel in _tqdm(paths, progress, desc="sha256", unit="file"):
-        digests[rel] = sha256_file(out / rel)
+        digests[rel] = files.sha256(out / rel)
     for r in records:
         r["clean_sha256"], r["noisy_sha256"] = digests[r["clean"]], digests[r["noisy"]]
     speech_list = []

@@ -34,6 +34,7 @@ import numpy as np
 
 from kspikese.data import augment as aug
 from kspikese.data import mixing, noise as noise_mod
+from kspikese.config import check_keys
 from kspikese.data.pairs import CorpusError
 
 MIXINGS = ("fixed", "dynamic")
@@ -46,13 +47,7 @@ MAX_REDRAWS = 20
 def check_options(options, where="data.train"):
     """The ``data: train:`` options with defaults filled in; ``ValueError`` naming the key and
     what is expected otherwise.  ``snr_db`` stays ``None`` when not given (the recipe's range)."""
-    if options is None:
-        options = {}
-    if not isinstance(options, dict):
-        raise ValueError(f"{where}: expected a mapping with keys {sorted(KEYS)}, got {options!r}")
-    unknown = sorted(set(options) - KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(KEYS)}")
+    options = check_keys(options, KEYS, where)
     mix = options.get("mixing", "fixed")
     if mix not in MIXINGS:
         raise ValueError(f"{where}.mixing: expected one of {list(MIXINGS)}, got {mix!r}")

@@ -1,21 +1,11 @@
 """The default corpus's manifest: checksums, the per-split summary, the CSV copy, verification."""
 
 import csv
-import hashlib
 import io
 import json
 
 from kspikese import files
 from kspikese.data.pairs import SPLITS, CorpusError
-
-
-def sha256_file(path, chunk=1 << 20):
-    """The SHA-256 hex digest of a file, read in chunks of ``chunk`` bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def summarize(records, speech_list, dropped, types, snrs):
@@ -72,9 +62,9 @@ def verify(corpus_dir):
     for r in m["files"]:
         for k in ("clean", "noisy"):
             p = root / r[k]
-            if not p.exists() or sha256_file(p) != r[f"{k}_sha256"]:
+            if not p.exists() or files.sha256(p) != r[f"{k}_sha256"]:
                 bad.append(r[k])
     for d in m["speech"]:
-        if not (root / d["path"]).exists() or sha256_file(root / d["path"]) != d["sha256"]:
+        if not (root / d["path"]).exists() or files.sha256(root / d["path"]) != d["sha256"]:
             bad.append(d["path"])
     return sorted(set(bad))

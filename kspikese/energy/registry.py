@@ -27,7 +27,9 @@ import numpy as np
 import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-STATS = {}
+from kspikese.registry import ClassRegistry
+
+STATS = ClassRegistry()
 
 
 @dataclasses.dataclass
@@ -71,20 +73,12 @@ def register_layer(*layer_classes):
     callable
         The decorator; it returns the function unchanged.
     """
-    def register(fn):
-        for cls in layer_classes:
-            STATS[cls] = fn
-        return fn
-
-    return register
+    return STATS.register(*layer_classes)
 
 
 def stats_function(layer):
     """The stats function of ``layer``'s nearest registered class on its MRO, or ``None``."""
-    for cls in type(layer).__mro__:
-        if cls in STATS:
-            return STATS[cls]
-    return None
+    return STATS.lookup(layer)
 
 
 def model_nodes(model):
