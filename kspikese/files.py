@@ -78,9 +78,22 @@ def write_text(path, text):
         Path(tmp).write_text(text)
 
 
+def json_safe(obj):
+    """``obj`` (nested dicts, lists, tuples) with NaN as ``None`` and ±inf as ``"inf"`` /
+    ``"-inf"``, which strict JSON can hold."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
 def write_json(path, obj):
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write ``obj`` as indented strict JSON (:func:`json_safe`) to ``path`` atomically."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False,
+                                default=_json_default) + "\n")
 
 
 def _json_default(obj):

@@ -21,7 +21,9 @@ NAME = "metrics"
 
 
 def _corpus(count):
-    root = Path(os.environ.get("KSPIKESE_DATA_DIR", "data")) / "default" / "vctk-like" / "test"
+    from kspikese.data.pairs import default_data_dir
+
+    root = default_data_dir() / "default" / "vctk-like" / "test"
     clean_dir, noisy_dir = root / "clean", root / "noisy"
     if not (clean_dir.is_dir() and noisy_dir.is_dir()):
         return None, None

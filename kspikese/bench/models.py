@@ -20,7 +20,7 @@ import numpy as np
 
 from kspikese import files
 
-SR = 16000
+SR = files.SR
 FRAME = 16384
 BATCH = 4
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import report
+from kspikese import files, report
 from kspikese.energy.devices import SNN_DEVICES
 
 DEVICE_LABELS = {"cpu": "cpu (dense)", "cpu-events": "cpu (event-driven)", "loihi": "Loihi",
@@ -27,8 +27,9 @@ def _g(x, digits=3):
 
 
 def strict_json(obj):
-    """``obj`` with NaN and infinities as ``null`` (strict JSON), via the standard library."""
-    return json.loads(json.dumps(obj, default=str), parse_constant=lambda _: None)
+    """``obj`` as plain JSON values (objects by their ``str``), NaN and infinities as
+    :func:`kspikese.files.json_safe` writes them."""
+    return files.json_safe(json.loads(json.dumps(obj, default=str)))
 
 
 def table5_rows(entries):

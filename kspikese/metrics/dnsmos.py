@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-SR = 16000
+from kspikese.files import SR  # noqa: E402  (the one sample rate)
 _SCORERS = {}
 
 

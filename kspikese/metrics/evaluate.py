@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 16000
+from kspikese.files import SR  # noqa: E402  (the one sample rate)
 METRICS = (
     "snr", "ssnr", "si_snr", "stoi", "pesq", "csig", "cbak", "covl",
     "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",

@@ -86,16 +86,5 @@ def write_summary(out_dir, columns, metrics, extra=None):
     write_csv(out_dir / "summary.csv", rows, cols)
     payload = {"metrics": list(metrics), "means": columns}
     payload.update(extra or {})
-    files.write_json(out_dir / "summary.json", _json_safe(payload))
+    files.write_json(out_dir / "summary.json", files.json_safe(payload))
     return md
-
-
-def _json_safe(obj):
-    """Replace NaN/inf (not valid JSON) by None / "inf" strings."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
