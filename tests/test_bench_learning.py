@@ -32,7 +32,7 @@ def test_quick_curves_on_a_fake_corpus(tmp_path):
     make_fake_corpus(tmp_path / "data")
     settings = tmp_path / "lc.yaml"
     settings.write_text(
-        "tables: [table1]\nbudget_s: 0.5\neval_every_steps: 1\nvalidation_steps: 1\n"
+        "tables: [table1]\nbudget_s: 0.5\neval_every_steps: 1\nvalidation_frames: 2\n"
         "recipes: {table: {}, cosine: {ann: {schedule: cosine, warmup_steps: 1}}}\n")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
         md = run(tmp_path / "out", quick=True, settings_path=settings, data_dir=tmp_path / "data")

@@ -40,10 +40,11 @@ def recipe_config(table, overrides, quick=False):
     return cfg
 
 
-def curve(cfg, corpus, budget_s, eval_every, validation_steps, seed=0):
+def curve(cfg, corpus, budget_s, eval_every, validation_frames, seed=0):
     """Train the config's ANN for ``budget_s`` training seconds; ``[(steps, seconds, si_snr)]``.
 
-    The first point is the untrained model (0 steps, 0 s).
+    The first point is the untrained model (0 steps, 0 s).  Every score uses the same first
+    ``validation_frames`` validation frames, whatever the recipe's batch size.
     """
     from kspikese import pipeline, training
 
@@ -53,6 +54,7 @@ def curve(cfg, corpus, budget_s, eval_every, validation_steps, seed=0):
     lr = training.learning_rate(ann_cfg["lr"], ann_cfg.get("schedule", "constant"),
                                 ann_cfg.get("warmup_steps", 0), planned)
     training.compile_model(model, lr, clipnorm=ann_cfg.get("clipnorm"))
+    validation_steps = max(1, int(validation_frames) // int(cfg.get("batch_size", 8)))
     valid = corpus.validation_stream()
 
     def score():
@@ -87,7 +89,7 @@ def run(out_dir, quick, settings_path=SETTINGS, data_dir=None, seed=0):
                   flush=True)
             points = curve(cfg, corpus, float(settings["budget_s"]),
                            int(settings["eval_every_steps"]),
-                           settings.get("validation_steps"), seed)
+                           settings.get("validation_frames", 80), seed)
             curves[(table, name)] = points
             rows += [[table, name, s, t, round(v, 3)] for s, t, v in points]
     header = ["table", "recipe", "steps", "train_seconds", "val_si_snr_db"]

@@ -17,7 +17,6 @@ layer's rate is the sum of its applications' mean ``|x|`` over all inputs).
 import dataclasses
 import warnings
 
-
 import kspikese  # noqa: F401
 import keras_spiking
 
