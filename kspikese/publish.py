@@ -140,7 +140,7 @@ def card_fields(table_json, run, column):
 
 
 def ship(table, results="results", seed=0, weights_dir=None, data_dir=None, quick=False,
-         data="default", vctk_root=None, timit_root=None):
+         data="default", vctk_root=None, timit_root=None, profile="cpu"):
     """Export ``table``'s ANN and fine-tuned SNN under their shipped names.
 
     Parameters
@@ -156,6 +156,8 @@ def ship(table, results="results", seed=0, weights_dir=None, data_dir=None, quic
         The corpus, as :func:`kspikese.pipeline.open_run`.
     quick : bool
         Ship the QUICK run (only into ``weights_dir``).
+    profile : str
+        The run's recipe profile (``cpu``, ``ship``, ...); the table must be of that profile.
 
     Returns
     -------
@@ -187,12 +189,16 @@ def ship(table, results="results", seed=0, weights_dir=None, data_dir=None, quic
                          f"{'--quick was' if quick else '--quick was not'} given; not shipped")
     if table_json.get("seed") != seed:
         raise ValueError(f"{table_path}: a run of another seed than {seed}; not shipped")
-    run_dir = results / "runs" / run_name(table, data, seed, quick)
+    if table_json.get("profile", "cpu") != profile:
+        raise ValueError(f"{table_path}: a run of profile {table_json.get('profile', 'cpu')!r}, "
+                         f"not {profile!r}; not shipped")
+    run_dir = results / "runs" / run_name(table, data, seed, quick, profile)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder; run `make reproduce-{table}` "
                                 "first")
     run, corpus = pipeline.open_run(table, seed=seed, data=data, results=results, quick=quick,
-                                    data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root)
+                                    data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
+                                    profile=profile)
     stale = [stage for stage in ("ann", "finetune") if not run.stage_done(stage)]
     if stale:
         raise ValueError(f"{run.dir}: the {' and '.join(stale)} stage(s) are missing or were made "
@@ -222,6 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     parser.add_argument("--quick", action="store_true",
                         help="ship the QUICK run (needs --weights-dir)")
+    parser.add_argument("--profile", default="cpu",
+                        help="the run's recipe profile (default cpu; e.g. ship)")
     parser.add_argument("--data", default="default", choices=("default", "vctk", "timit"),
                         help="the run's corpus (default: default)")
     parser.add_argument("--data-dir", help="folder of the default corpus")
@@ -261,7 +269,7 @@ def run(args) -> int:
     try:
         for table in tables:
             ship(table, args.results, args.seed, args.weights_dir, args.data_dir, args.quick,
-                 args.data, args.vctk_root, args.timit_root)
+                 args.data, args.vctk_root, args.timit_root, args.profile)
     except (OSError, ValueError) as exc:
         _error(exc)
         return 1

@@ -49,3 +49,19 @@ def test_paper_profile_builds_the_papers_model_and_trains_one_step(table, tmp_pa
                     validation_steps=1)
     history = hybrid.train_ann(ann, data, data, tmp_path / "ann", verbose=0, **settings)
     assert len(history) == 1 and np.isfinite(history[0]["loss"])
+
+
+def test_every_make_target_command_accepts_the_run_flags():
+    # the Makefile passes RUN_FLAGS (with --profile) to reproduce, omega-search, energy and ship
+    import argparse
+
+    from kspikese import experiment, omega_search, publish
+    from kspikese.energy import table5
+
+    flags = ["--seed", "0", "--data", "default", "--results", "r", "--profile", "cpu", "--quick"]
+    for add, extra in ((experiment.add_arguments, ["table1"]), (omega_search.add_arguments, ["--table", "table1"]),
+                       (table5.add_arguments, []), (publish.add_arguments, ["table1"])):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        args = parser.parse_args(extra + flags)
+        assert args.profile == "cpu" and args.quick

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--quick", action="store_true",
                         help="the quick runs' models and few test utterances (a smoke run)")
     parser.add_argument("--force", action="store_true", help="retrain the runs from scratch")
+    parser.add_argument("--profile", default="cpu",
+                        help="the runs' recipe profile (default cpu; paper, ship)")
     parser.add_argument("--utterances", type=int, default=None,
                         help="test utterances for the firing rates (default 24; 3 with --quick)")
     parser.add_argument("--batch-size", type=int, default=4, help="frames per batch (default 4)")
@@ -92,7 +94,7 @@ def load_models(table, args, cfg):
     run, corpus = pipeline.ensure_models(
         table, seed=args.seed, data=args.data, results=args.results, quick=args.quick,
         force=args.force, data_dir=args.data_dir, vctk_root=args.vctk_root,
-        timit_root=args.timit_root)
+        timit_root=args.timit_root, profile=args.profile)
     return (models.load_model(run.path("ann")), models.load_model(run.path("finetune")),
             f"fine-tuned SNN ({run.dir})", corpus)
 
@@ -171,7 +173,7 @@ def run(args):
     for model_key, table in MODELS:
         if model_key not in args.models:
             continue
-        cfg = configs.load(table, quick=args.quick)
+        cfg = configs.load(table, quick=args.quick, profile=args.profile)
         paper = paper_energy(cfg)
         ann, snn, stage, corpus = load_models(table, args, cfg)
         frames, data_info = rate_frames(corpus, n_utts, int(snn.input_shape[1] or cfg["frame_len"]))
