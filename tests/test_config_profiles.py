@@ -32,6 +32,7 @@ def test_run_folder_names_the_profile():
     assert run_name("table1", "default", 3, True, "paper") == "table1-quick-paper-default-seed3"
 
 
+@pytest.mark.slow  # full-size models: about 25 s each
 @pytest.mark.parametrize("table", ["table1", "table3"])
 def test_paper_profile_builds_the_papers_model_and_trains_one_step(table, tmp_path):
     from kspikese import hybrid, pipeline

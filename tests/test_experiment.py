@@ -115,6 +115,7 @@ def test_reproduce_reports_user_mistakes_in_one_line_before_creating_anything(
     assert not results.exists()
 
 
+@pytest.mark.slow  # about 80 s: the whole ω x scale grid on a QUICK run
 def test_omega_search_quick_grid(quick_run):
     root, _ = quick_run
     args = ["omega-search", "--table", "table1", "--quick", "--results", str(root / "results"),
