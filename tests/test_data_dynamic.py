@@ -8,7 +8,7 @@ from scipy import signal
 
 from kspikese import config as configs
 from kspikese.corpus import open_corpus
-from kspikese.data import augment, dynamic
+from kspikese.data import augment
 from kspikese.data.testing import make_fake_corpus
 
 L = 4096
