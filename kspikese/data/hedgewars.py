@@ -77,21 +77,14 @@ def find_voices_dir(root, source=None, progress=True):
     if source is not None:
         cands += [Path(source) / "hedgewars" / "voices", Path(source).joinpath(*VOICES_PATH)]
     cands.append(Path("/").joinpath(*VOICES_PATH))
-    for c in cands:
-        if c.is_dir():
-            return c
-    cache = Path(root).resolve() / "cache"
-    dest = cache / "hedgewars"
-    if not dest.is_dir():
-        deb = sources.apt_download([PACKAGE], cache / "debs", progress)[PACKAGE]
 
-        def select(parts):
-            if "voices" in parts[:-1] and parts[-2] != "voices":
-                return "/".join(parts[parts.index("voices"):])
-            return None
+    def select(parts):
+        if "voices" in parts[:-1] and parts[-2] != "voices":
+            return "/".join(parts[parts.index("voices"):])
+        return None
 
-        sources.extract_from_deb(deb, dest, select)
-    return dest / "voices"
+    found = sources.folder_or_extracted(cands, root, PACKAGE, "hedgewars", select, progress)
+    return found if found in cands else found / "voices"
 
 
 def list_lines(voices_dir, packs):

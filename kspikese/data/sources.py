@@ -252,6 +252,20 @@ def extract_from_deb(deb, dest, select):
     return dest
 
 
+def folder_or_extracted(candidates, root, package, name, select, progress=True):
+    """The first existing folder of ``candidates``; else ``<root>/cache/<name>``, filled once
+    with the members of ``package``'s downloaded ``.deb`` that ``select(parts)`` maps to a path."""
+    for c in candidates:
+        if c.is_dir():
+            return c
+    cache = Path(root).resolve() / "cache"
+    dest = cache / name
+    if not dest.is_dir():
+        deb = apt_download([package], cache / "debs", progress)[package]
+        extract_from_deb(deb, dest, select)
+    return dest
+
+
 def megaglest_tilesets(root, source=None, progress=True):
     """A folder holding megaglest's ``tilesets/*/sounds``: under ``source``, installed, or fetched
     into ``<root>/cache/megaglest`` (only the tileset sounds are extracted from the deb)."""
@@ -260,21 +274,14 @@ def megaglest_tilesets(root, source=None, progress=True):
         s = Path(source)
         cands += [s / "megaglest" / "tilesets", s / "usr" / "share" / "games" / "megaglest" / "tilesets"]
     cands.append(Path("/usr/share/games/megaglest/tilesets"))
-    for c in cands:
-        if c.is_dir():
-            return c
-    cache = Path(root).resolve() / "cache"
-    dest = cache / "megaglest"
-    if not dest.is_dir():
-        deb = apt_download([MEGAGLEST], cache / "debs", progress)[MEGAGLEST]
 
-        def select(parts):
-            if "tilesets" in parts and parts[-2:-1] == ("sounds",):
-                return "/".join(parts[parts.index("tilesets"):])
-            return None
+    def select(parts):
+        if "tilesets" in parts and parts[-2:-1] == ("sounds",):
+            return "/".join(parts[parts.index("tilesets"):])
+        return None
 
-        extract_from_deb(deb, dest, select)
-    return dest / "tilesets"
+    found = folder_or_extracted(cands, root, MEGAGLEST, "megaglest", select, progress)
+    return found if found in cands else found / "tilesets"
 
 
 def noise_recordings(root, source=None, megaglest=True, progress=True):
