@@ -103,8 +103,7 @@ def is_distributed(strategy):
 
 def task_of(strategy):
     """``(task_type, task_id)`` of this process in a multi-worker cluster, ``(None, 0)`` otherwise."""
-    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
-    resolver = getattr(strategy, "cluster_resolver", None) or resolver
+    resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return None, 0
     return resolver.task_type, int(resolver.task_id or 0)
