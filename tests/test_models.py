@@ -248,3 +248,22 @@ def test_conv_tasnet_with_prelu_builds_converts_and_runs():
     assert float(tf.reduce_min(probe(x))) < 0
     with pytest.raises(ValueError, match="activation must be 'relu' or 'prelu'"):
         models.build_conv_tasnet(frame_len=512, activation="elu")
+
+
+def test_wave_u_net_input_skip_feeds_the_samples_to_the_readout():
+    """input_skip concatenates the input to the last decoder features: the readout gains
+    readout_kernel weights, and its input channel alone passes the samples on."""
+    plain = models.build_wave_u_net(frame_len=512, depth=3, filters=4)
+    skip = models.build_wave_u_net(frame_len=512, depth=3, filters=4, input_skip=True)
+    assert skip.count_params() == plain.count_params() + 3  # one more input channel, kernel 3
+    readout = skip.get_layer("readout")
+    assert skip.get_layer("input_skip").output.shape[-1] == 4 + 1
+    kernel, bias = [np.zeros_like(w) for w in readout.get_weights()]
+    kernel[1, -1, 0] = 1.0  # centre tap of the audio channel: y = x
+    readout.set_weights([kernel, bias])
+    x = audio(2, 512)
+    np.testing.assert_allclose(skip(x).numpy(), x, atol=1e-6)
+    # it converts: at a large dt the SNN matches its ANN
+    snn = to_spiking(scale_activations(skip, 1000.0), dt=1e2, seed=0)
+    snn.set_weights(scale_activations(skip, 1000.0).get_weights())
+    assert rel_err(skip(x).numpy(), snn(x).numpy()) < 1e-3

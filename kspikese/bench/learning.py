@@ -4,7 +4,9 @@ For each table and recipe of ``experiments/bench/learning_curves.yaml`` the tabl
 profile with the recipe's overrides merged in) is trained from the same seed for ``budget_s``
 seconds of training; every ``eval_every_steps`` optimiser steps the validation split is scored.
 Only training time is on the x axis (scoring is excluded), so recipes compare at equal CPU time.
-A recipe may scale the table's learning rate with ``ann: {lr_factor: f}``.  Writes
+A recipe may scale the table's learning rate with ``ann: {lr_factor: f}`` and may be limited to
+some tables with ``tables: [...]``.  The noisy input's SI-SNR on the same frames (the identity's
+score, the line a useful model must cross) is recorded as recipe ``noisy``.  Writes
 ``learning.md|csv|json`` and ``learning_curves.png``.
 """
 
@@ -33,6 +35,7 @@ def load_settings(path=SETTINGS, quick=False):
 def recipe_config(table, overrides, quick=False):
     """The table's config with a recipe's overrides (``ann.lr_factor`` scales ``ann.lr``)."""
     overrides = configs.merge({}, overrides or {})
+    overrides.pop("tables", None)
     factor = (overrides.get("ann") or {}).pop("lr_factor", None)
     cfg = configs.load(table, quick=quick, overrides=overrides)
     if factor is not None:
@@ -74,6 +77,17 @@ def curve(cfg, corpus, budget_s, eval_every, validation_frames, seed=0):
     return points
 
 
+def noisy_score(corpus, validation_frames, batch_size):
+    """Mean SI-SNR (dB) over the noisy validation frames against their clean targets (the mean
+    over examples, as Keras' metric averages it): what the identity map scores."""
+    from kspikese import losses
+
+    steps = max(1, int(validation_frames) // int(batch_size))
+    values = [losses.si_snr(clean, noisy).numpy() for noisy, clean in
+              corpus.validation_stream().take(steps)]
+    return float(np.mean(np.concatenate(values)))
+
+
 def run(out_dir, quick, settings_path=SETTINGS, data_dir=None, seed=0):
     """Measure every (table, recipe) curve and write the tables and the figure."""
     from kspikese.corpus import open_corpus
@@ -82,6 +96,8 @@ def run(out_dir, quick, settings_path=SETTINGS, data_dir=None, seed=0):
     rows, curves, info = [], {}, {}
     for table in settings["tables"]:
         for name, overrides in settings["recipes"].items():
+            if table not in (overrides or {}).get("tables", [table]):
+                continue
             cfg = recipe_config(table, overrides, quick)
             corpus = open_corpus(cfg, "default", data_dir, seed=seed)
             info[table] = corpus.info
@@ -91,6 +107,10 @@ def run(out_dir, quick, settings_path=SETTINGS, data_dir=None, seed=0):
                            int(settings["eval_every_steps"]),
                            settings.get("validation_frames", 80), seed)
             curves[(table, name)] = points
+            if (table, "noisy") not in curves:
+                v = noisy_score(corpus, settings.get("validation_frames", 80),
+                                cfg.get("batch_size", 8))
+                curves[(table, "noisy")] = [(0, 0.0, v), (points[-1][0], points[-1][1], v)]
             rows += [[table, name, s, t, round(v, 3)] for s, t, v in points]
     header = ["table", "recipe", "steps", "train_seconds", "val_si_snr_db"]
     summary = [[t, n, pts[-1][0], pts[-1][1], report.fmt(pts[-1][2]),

@@ -9,11 +9,20 @@ Structure, for ``depth = 8`` levels and input ``(frame_len, 1)``::
     level i = 8..1 (up):    u{i}_up     Conv1DTranspose(F_i, 2, stride 2, ReLU)  (length * 2)
                             u{i}_concat Concatenate([up, skip i])
                             u{i}_conv   Conv1DTranspose(F_i, 5, same, ReLU)
+    (input_skip)            Concatenate([u1_conv, audio])   (Stoller et al. 2018, §3.1)
     readout                 Conv1D(1, 3, same, linear)
 
 Every hidden layer is a ReLU (an IF neuron after conversion); the first convolution sees the raw
 samples (direct input encoding).  ``frame_len`` must be a multiple of ``2**depth`` (256 for the
 paper's depth 8); ``frame_len=None`` accepts any such length.
+
+``input_skip=True`` concatenates the input samples to the last decoder features before the
+readout, as the original Wave-U-Net does (Stoller et al. 2018 concatenate the input mixture to
+the final feature map).  The readout then sees the noisy sample itself, so it can pass it on and
+the network only has to learn what to take away; without it the input reaches the readout only
+through 17 ReLU layers.  The paper (§3.2.1) describes the readout as fed by the decoder only, so
+the default is ``False``.  The extra channel adds ``readout_kernel`` weights; the input is
+analog (direct encoding), as for the first convolution.
 
 Filter schedule (the paper says only "multiples of 24, growing with depth"): ``F_i = 24 ·
 max(1, i - 1)``, i.e. 24, 24, 48, 72, 96, 120, 144, 168, and a bottleneck of ``F_b = 24 · 8 =
@@ -33,7 +42,8 @@ def filter_schedule(depth=8, base=24):
 
 def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=None,
                      down_kernel=15, up_kernel=5, readout_kernel=3,
-                     kernel_initializer="glorot_uniform", name="wave_u_net"):
+                     kernel_initializer="glorot_uniform", input_skip=False,
+                     name="wave_u_net"):
     """Build the ANN Wave-U-Net: ``(None, frame_len, 1) -> (None, frame_len, 1)``.
 
     ``filters``: an int ``base`` for the schedule ``base · max(1, i - 1)`` (level i = 1..depth),
@@ -44,7 +54,8 @@ def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=No
     the second moment) the signal's variance shrinks by about 2x per layer: about ``2**-19``
     after the 19 ReLU layers of the deepest path.  ``he_uniform`` draws ``Var(w) = 2 / fan_in``,
     which keeps it (He et al. 2015), so the deep path carries signal and gradient from step one.
-    The output layer is named ``readout``.
+    ``input_skip``: concatenate the input samples to the last decoder features before the
+    readout (Stoller et al. 2018).  The output layer is named ``readout``.
     """
     depth = int(depth)
     if depth < 1:
@@ -86,5 +97,7 @@ def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=No
         x = _L.Concatenate(name=f"u{i}_concat")([x, skips[i - 1]])
         x = _L.Conv1DTranspose(f, up_kernel, padding="same", activation="relu",
                                name=f"u{i}_conv", **init)(x)
+    if input_skip:
+        x = _L.Concatenate(name="input_skip")([x, inputs])
     outputs = _L.Conv1D(1, readout_kernel, padding="same", name="readout", **init)(x)
     return tf.keras.Model(inputs, outputs, name=name)
