@@ -3,10 +3,18 @@
 Each sub-command lives in the module that does its work; that module provides
 ``add_arguments(parser)`` and ``run(args) -> int``.  Modules are imported only when their command
 runs, so ``kspikese --help`` does not import TensorFlow.
+
+Interruptions: SIGINT (Ctrl-C) and SIGTERM unwind the running command like an exception, so every
+temporary file being written is removed (:func:`kspikese.files.atomic_path`), then one line says
+so and the exit status is 130 (SIGINT) or 143 (SIGTERM), ``128 + signal``, as shells report.  A
+run killed outright (SIGKILL) cannot clean up; the next write into the same folder removes its
+temporaries (:func:`kspikese.files.remove_stale_temporaries`).
 """
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 
 # command name -> (module, one-line help)
@@ -47,8 +55,50 @@ def build_parser(selected=None):
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so the command unwinds and cleans up."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
+    """Run one command; returns its exit status (130/143 after SIGINT/SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    name = next((a for a in argv if not a.startswith("-")), "")
+    try:
+        with _sigterm_unwinds():
+            return _main(argv)
+    except KeyboardInterrupt:
+        print(f"kspikese {name}: interrupted (SIGINT); temporary files removed".replace("  ", " "),
+              file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated:
+        print(f"kspikese {name}: terminated (SIGTERM); temporary files removed".replace("  ", " "),
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _main(argv):
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected is not None and selected not in COMMANDS:
         selected = None

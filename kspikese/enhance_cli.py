@@ -1,8 +1,10 @@
 """``kspikese enhance`` (denoise files and folders) and ``kspikese info`` (show a model).
 
 Exit codes of ``enhance``: 0 when every file was enhanced, 1 when any file failed (each failure
-is printed with the file and the problem; the others are still done), 2 when the model or the
-arguments are unusable.
+is printed with the file and the problem; the others are still done; an existing output without
+``--overwrite`` is such a failure), 2 when the model, the output location or the arguments are
+unusable (reported before any file is read), 130/143 when interrupted by SIGINT/SIGTERM (see
+:mod:`kspikese.cli`).
 """
 
 import argparse
@@ -28,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser):
     )  # fmt: skip
     parser.add_argument("--ann", action="store_true", help="use the ANN twin of a spiking model")
     parser.add_argument(
-        "--overwrite", action="store_true", help="allow an output to replace its own input file"
+        "--overwrite", action="store_true",
+        help="allow outputs to replace existing files (without it an existing output is refused; "
+        "with it an output may even replace its own input)",
     )
     parser.add_argument(
         "--batch-size",
@@ -62,7 +66,7 @@ def run(args) -> int:
             batch_size=args.batch_size, progress=not args.quiet, weights_dir=args.weights_dir,
             overlap=args.overlap,
         )  # fmt: skip
-    except E.ModelError as exc:
+    except (E.ModelError, E.OutputError) as exc:
         print(f"kspikese enhance: error: {exc}", file=sys.stderr)
         return 2
     print(summary.text())

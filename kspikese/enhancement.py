@@ -14,6 +14,14 @@ The output keeps the input's format, subtype, rate, channel count and length.
 
 ``model`` is a shipped name, a model card, a pipeline run folder or a ``.keras`` checkpoint
 (resolved by :func:`kspikese.hub.load`), or a Keras model.
+
+Bad input is refused before any work: files through :func:`kspikese.files.open_audio` (the same
+completeness and header checks as every reader), arrays by dtype (integers are scaled to
+[-1, 1], see :func:`kspikese.files.as_float_audio`), layout (more channels than samples, or more
+than :data:`kspikese.files.MAX_CHANNELS`, is refused as ambiguous) and rate.  Outputs are checked
+like inputs: a model that returns NaN or inf raises :class:`ModelError` naming the model and the
+frame, and no file is written.  ``batch_size`` bounds the rows of every model call, whatever the
+channel count.
 """
 
 import dataclasses
@@ -26,13 +34,21 @@ import numpy as np
 
 from kspikese import files, hub
 from kspikese.data.framing import FRAME_LEN
-from kspikese.dsp import OVERLAP, OverlapAdd, StreamResampler, num_frames
+from kspikese.dsp import OVERLAP, NonFiniteOutput, OverlapAdd, StreamResampler, num_frames
 from kspikese.inference import BATCH_SIZE, ModelError, enhance_array, frame_len_of, model_fn
 
 BLOCK = 65536  # samples per channel read from disk at a time
 
-__all__ = ["BATCH_SIZE", "BLOCK", "Job", "ModelError", "OVERLAP", "Pipeline", "Summary",
-           "enhance", "enhance_file", "enhance_paths", "plan"]
+__all__ = ["BATCH_SIZE", "BLOCK", "Job", "ModelError", "ModelOutputError", "OVERLAP", "OutputError",
+           "Pipeline", "Summary", "check_array", "enhance", "enhance_file", "enhance_paths", "plan"]
+
+
+class ModelOutputError(ModelError):
+    """The model returned NaN or inf for a file's frame; that file's output is not written."""
+
+
+class OutputError(ValueError):
+    """The output location given (``-o``) cannot be used; raised before any work."""
 
 
 def _model_and_fn(model, ann=False, weights_dir=None):
@@ -42,20 +58,63 @@ def _model_and_fn(model, ann=False, weights_dir=None):
     return model, model_fn(model)
 
 
+def _model_name(model):
+    """How a model argument is named in messages: its path or name, else the Keras name."""
+    if isinstance(model, (str, os.PathLike)):
+        return os.fspath(model)
+    return getattr(model, "name", type(model).__name__)
+
+
+def _nonfinite_error(model, exc, src=None):
+    where = f" on {src}" if src is not None else ""
+    return ModelOutputError(f"model {_model_name(model)} {exc}{where}; nothing was written")
+
+
+def check_array(audio, sr):
+    """``audio`` as float32 ``(samples, channels)`` plus its integer dtype, or a ValueError.
+
+    Refused: not 1-D/2-D or empty; a dtype that is neither float nor integer; a 2-D array with
+    more channels than samples or more than :data:`kspikese.files.MAX_CHANNELS` channels (a
+    ``(channels, samples)`` array such as ``x.T`` of a stereo file is ambiguous: pass
+    ``(samples, channels)``); NaN/inf; a rate or duration outside the limits of
+    :func:`kspikese.files.check_header`.  Integers are scaled to [-1, 1].
+    """
+    x, int_dtype = files.as_float_audio(audio, "audio")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise ValueError(
+            f"audio must be a non-empty (samples,) or (samples, channels) array, got {x.shape}"
+        )
+    if x.ndim == 2 and (x.shape[1] > x.shape[0] or x.shape[1] > files.MAX_CHANNELS):
+        raise ValueError(
+            f"audio has shape {x.shape}: that reads as {x.shape[1]} channels of {x.shape[0]} "
+            f"samples (at most {files.MAX_CHANNELS} channels, and fewer channels than samples); "
+            f"pass (samples, channels), e.g. audio.T for a (channels, samples) array"
+        )
+    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool):
+        raise ValueError(f"sr must be an integer sample rate in Hz, got {sr!r}")
+    x2 = x.reshape(len(x), -1)
+    files.check_header("audio", int(sr), x2.shape[1], len(x2))
+    if not np.all(np.isfinite(x2)):
+        raise ValueError("audio contains NaN or inf samples")
+    return x2.astype(np.float32), int_dtype
+
+
 # ---------------------------------------------------------------------------------------------
 # arrays
 
 
 def enhance(audio, sr, model=hub.DEFAULT_MODEL, ann=False, batch_size=BATCH_SIZE,
-            overlap=OVERLAP, progress=False, weights_dir=None):
+            overlap=OVERLAP, progress=False, weights_dir=None, keep_dtype=False):
     """Enhance ``audio`` at any sample rate.
 
     Parameters
     ----------
     audio : array_like
-        ``(samples,)`` or ``(samples, channels)``, finite floats.
+        ``(samples,)`` or ``(samples, channels)`` (never ``(channels, samples)``: an array with
+        more channels than samples is refused), finite floats in [-1, 1] or integer PCM samples
+        (int16 as ``scipy.io.wavfile.read`` returns; scaled by ``2^(bits-1)``).
     sr : int
-        Its sample rate (Hz); resampled to 16 kHz and back (soxr).
+        Its sample rate (Hz), 8000 to 384000; resampled to 16 kHz and back (soxr).
     model : str, Path or tf.keras.Model
         A shipped name, a card, a run folder or a checkpoint (:func:`kspikese.hub.load`), or a
         Keras model mapping ``(batch, samples, 1)`` to the same shape.
@@ -70,32 +129,41 @@ def enhance(audio, sr, model=hub.DEFAULT_MODEL, ann=False, batch_size=BATCH_SIZE
         A progress bar of frames on stderr.
     weights_dir : str or Path, optional
         Where shipped names are looked up.
+    keep_dtype : bool
+        Return integer input as the same integer dtype (scaled back, rounded, clipped).
 
     Returns
     -------
     np.ndarray
-        float32, the shape of ``audio``.
+        float32 (or the input's integer dtype with ``keep_dtype``), the shape of ``audio``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``audio`` or ``sr`` (:func:`check_array`), before the model is loaded.
+    ModelError
+        The model cannot be loaded, or returns NaN/inf (naming the model and the frame).
     """
-    x = np.asarray(audio)
-    if x.ndim not in (1, 2) or x.size == 0:
-        raise ValueError(
-            f"audio must be a non-empty (samples,) or (samples, channels) array, got {x.shape}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError("audio contains NaN or inf samples")
+    shape = np.shape(audio)
+    x2, int_dtype = check_array(audio, sr)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     keras_model, fn = _model_and_fn(model, ann, weights_dir)
     frame_len = frame_len_of(keras_model)
-    x2 = x.reshape(len(x), -1).astype(np.float32)
     down = StreamResampler(sr, files.SR, x2.shape[1])
     x16 = np.concatenate([down.push(x2), down.finish()])
     with _bar(progress, total=num_frames(len(x16), frame_len, overlap), unit="frame") as bar:
-        y16 = enhance_array(keras_model, x16, frame_len, overlap, batch_size, fn=fn,
-                            on_frames=bar.update)
+        try:
+            y16 = enhance_array(keras_model, x16, frame_len, overlap, batch_size, fn=fn,
+                                on_frames=bar.update, check_finite=True)
+        except NonFiniteOutput as exc:
+            raise _nonfinite_error(model, exc) from exc
     up = StreamResampler(files.SR, sr, x2.shape[1])
     y = np.concatenate([up.push(y16), up.finish()])[: len(x2)]
     if len(y) < len(x2):  # resampling there and back can lose a sample to rounding
         y = np.concatenate([y, np.zeros((len(x2) - len(y), x2.shape[1]), np.float32)])
-    return y.reshape(x.shape)
+    y = y.reshape(shape)
+    return files.from_float_audio(y, int_dtype) if keep_dtype else y
 
 
 class Pipeline:
@@ -105,7 +173,8 @@ class Pipeline:
                  overlap=OVERLAP):
         self.down = StreamResampler(sr, files.SR, channels)
         self.up = StreamResampler(files.SR, sr, channels)
-        self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap)
+        self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap,
+                                 check_finite=True)
         self.channels = channels
         self.n_out = 0
 
@@ -177,15 +246,25 @@ def plan(inputs, output, overwrite=False):
     One input file and an ``output`` that is not a folder: ``output`` is the file.  Otherwise
     ``output`` is a folder: an input file lands at ``output/<name>``; one input folder's tree is
     mirrored into ``output``; several input folders each into ``output/<folder name>``.
-    Refused (listed in ``errors``): an output equal to its input unless ``overwrite``; an
-    output that would land outside ``output`` (through ``..`` or a symlink); two inputs with the
-    same output; inputs that do not exist.
+    Refused (listed in ``errors``): an existing output (the input itself, or any other file)
+    unless ``overwrite``; an output whose folder cannot be made (a file in the way); an output
+    that would land outside ``output`` (through ``..`` or a symlink); two inputs with the same
+    output; inputs that do not exist.
+
+    Raises
+    ------
+    OutputError
+        ``output`` itself cannot be used (a file where a folder is needed, a folder where the
+        file should go, a read-only folder), before anything is read.
     """
     output = Path(output)
     inputs = [Path(p) for p in inputs]
     jobs, errors, seen = [], [], {}
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     output_is_file = single_file and not (output.is_dir() or str(output).endswith(os.sep))
+    problem = files.output_problem(output, "file" if output_is_file else "folder")
+    if problem is not None:
+        raise OutputError(f"-o {output}: {problem}")
     for src_root in inputs:
         if src_root.is_dir():
             root = output if len(inputs) == 1 else output / src_root.resolve().name
@@ -216,11 +295,21 @@ def _check_pair(src, dst, output, output_is_file, overwrite):
     if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(dst, src)):
         if not overwrite:
             return f"refused: the output {dst} is the input itself (pass --overwrite to replace it)"
+        return None
+    if dst.exists() or dst.is_symlink():
+        if dst.is_dir():
+            return f"refused: its output {dst} is a folder"
+        if not overwrite:
+            return f"refused: the output {dst} exists (pass --overwrite to replace it)"
+    problem = files.output_problem(dst, "file")
+    if problem is not None:
+        return f"refused: {problem}"
     return None
 
 
 def enhance_file(
-    src, dst, fn, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, on_frames=None, overlap=OVERLAP
+    src, dst, fn, frame_len=FRAME_LEN, batch_size=BATCH_SIZE, on_frames=None, overlap=OVERLAP,
+    model_name="fn",
 ):
     """Enhance one file into ``dst``, streaming (same format, subtype, rate, channels, length).
 
@@ -235,6 +324,8 @@ def enhance_file(
         As :func:`kspikese.inference.enhance_array`.
     on_frames : callable, optional
         Called with the number of frames done after each model call.
+    model_name : str
+        How the model is named when it returns NaN/inf.
 
     Returns
     -------
@@ -244,20 +335,17 @@ def enhance_file(
     Raises
     ------
     kspikese.files.AudioError
-        Naming the file: unreadable input (empty, not audio, truncated, NaN/inf samples) or an
-        output that cannot be written.
+        Naming the file: unreadable input (empty, not audio, truncated, implausible header,
+        NaN/inf samples; the checks of :func:`kspikese.files.open_audio`) or an output that
+        cannot be written.
+    ModelOutputError
+        The model returned NaN or inf; names the model, the frame and the file.
     """
     import soundfile as sf
 
     src, dst = Path(src), Path(dst)
-    try:
-        reader = sf.SoundFile(str(src))
-    except Exception as exc:
-        raise files.AudioError(f"{src}: cannot read audio ({_short(exc)})") from exc
-    with reader:
-        sr, channels = reader.samplerate, reader.channels
-        if reader.frames == 0:
-            raise files.AudioError(f"{src}: the file holds no samples")
+    with files.open_audio(src) as reader:
+        sr, channels, promised = reader.samplerate, reader.channels, reader.frames
         fmt, subtype, endian = _output_format(reader, dst)
         pipe = Pipeline(fn, sr, channels, frame_len, batch_size, overlap)
         pipe.engine.on_frames = on_frames
@@ -265,7 +353,7 @@ def enhance_file(
         n_read = 0
         with files.atomic_path(dst) as tmp:
             try:
-                writer = sf.SoundFile(str(tmp), "w", sr, channels, subtype, endian, fmt)
+                writer = sf.SoundFile(files.sf_name(tmp), "w", sr, channels, subtype, endian, fmt)
             except Exception as exc:
                 raise files.AudioError(f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})") from exc
             with writer:
@@ -281,11 +369,23 @@ def enhance_file(
                         ) from exc
                     _check_finite(block, src, n_read)
                     n_read += len(block)
-                    _write(writer, pipe.push(block), clip, dst)
+                    _write(writer, _run(pipe.push, block, model_name, src), clip, dst)
                 if n_read == 0:
                     raise files.AudioError(f"{src}: the file holds no readable samples")
-                _write(writer, pipe.finish(n_read), clip, dst)
+                if n_read < promised:
+                    raise files.AudioError(
+                        f"{src}: truncated audio file: the header promises {promised} samples, "
+                        f"{n_read} could be read"
+                    )
+                _write(writer, _run(pipe.finish, n_read, model_name, src), clip, dst)
     return n_read / sr
+
+
+def _run(step, arg, model_name, src):
+    try:
+        return step(arg)
+    except NonFiniteOutput as exc:
+        raise _nonfinite_error(model_name, exc, src) from exc
 
 
 def _output_format(reader, dst):
@@ -346,7 +446,7 @@ def enhance_paths(
     model, ann, batch_size, overlap, weights_dir
         As :func:`enhance`.
     overwrite : bool
-        Allow an output to replace its own input.
+        Allow an output to replace an existing file (another file, or its own input).
     progress : bool
         Progress bars on stderr.
     log : callable, optional
@@ -355,8 +455,10 @@ def enhance_paths(
     Returns
     -------
     Summary
-        Counts, durations and the failures.  A file that fails is reported and the others are
-        still done; model problems raise :class:`ModelError` before any file is touched.
+        Counts, durations and the failures.  A file that fails (bad audio, an existing output
+        without ``overwrite``, NaN/inf from the model on it) is reported and the others are
+        still done; model problems raise :class:`ModelError` and an unusable ``output`` raises
+        :class:`OutputError`, both before any file is touched.
     """
     t0 = time.perf_counter()
     summary = Summary()
@@ -394,16 +496,15 @@ def enhance_paths(
                     try:
                         t_file = time.perf_counter()
                         seconds = enhance_file(
-                            job.src, job.dst, fn, frame_len, batch_size, fb.update, overlap
+                            job.src, job.dst, fn, frame_len, batch_size, fb.update, overlap,
+                            model_name=_model_name(model),
                         )
                         summary.process_seconds += time.perf_counter() - t_file
                         summary.audio_seconds += seconds
                         summary.done += 1
-                    except (files.AudioError, OSError) as exc:
-                        report(
-                            job.src,
-                            str(exc) if isinstance(exc, files.AudioError) else _os_message(exc),
-                        )
+                    except (files.AudioError, ModelOutputError, OSError) as exc:
+                        report(job.src,
+                               _os_message(exc) if isinstance(exc, OSError) else str(exc))
                 files_bar.update(1)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
@@ -413,7 +514,7 @@ def _frames_estimate(path, frame_len, overlap):
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        info = sf.info(files.sf_name(path))
         return num_frames(round(info.frames * files.SR / info.samplerate), frame_len, overlap) or None
     except Exception:
         return None

@@ -97,7 +97,7 @@ def frame_len_of(model, default=FRAME_LEN):
 
 
 def enhance_array(model, x, frame_len=None, overlap=OVERLAP, batch_size=BATCH_SIZE, fn=None,
-                  on_frames=None):
+                  on_frames=None, check_finite=False):
     """Run ``model`` over a 16 kHz signal frame by frame with overlap-add.
 
     Parameters
@@ -119,6 +119,9 @@ def enhance_array(model, x, frame_len=None, overlap=OVERLAP, batch_size=BATCH_SI
         :func:`model_fn` of ``model``), e.g. a Nengo simulator.
     on_frames : callable, optional
         Called with the number of frames done after each call.
+    check_finite : bool
+        Raise :class:`kspikese.dsp.NonFiniteOutput` (a ``ValueError`` naming the frame) when
+        the model returns NaN or inf.
 
     Returns
     -------
@@ -146,5 +149,6 @@ def enhance_array(model, x, frame_len=None, overlap=OVERLAP, batch_size=BATCH_SI
     elif fn is None or frame_len is None:
         raise ValueError("enhance_array: pass a model, or fn= and frame_len=")
     x2 = x.reshape(len(x), -1)
-    engine = OverlapAdd(fn, x2.shape[1], int(frame_len), batch_size, on_frames, overlap)
+    engine = OverlapAdd(fn, x2.shape[1], int(frame_len), batch_size, on_frames, overlap,
+                        check_finite=check_finite)
     return np.concatenate([engine.push(x2), engine.finish()]).reshape(x.shape)

@@ -12,6 +12,11 @@ Each shipped model ``NAME`` is two files:
     model order, each with its variable name as an attribute), stored as float16 unless a value
     lies outside the float16 range (``|w| > 65504``), in which case that tensor is float32.
 
+Every path a card names (``weights_file``) must resolve, after ``..`` and symlinks, to a regular
+file inside the card's folder of at most :data:`MAX_LOAD_BYTES` bytes; the card itself must be a
+regular file of at most :data:`MAX_CARD_BYTES`.  Anything else (an absolute path, ``../x``,
+``/dev/zero``, a folder) is refused before it is opened.
+
 Loading rebuilds the graph from the card in Keras' safe mode (no Python code is deserialised: a
 ``Lambda`` layer is refused), checks the weight file's hash, tensor count and shapes, and assigns
 the weights cast to float32.  HDF5 holds plain arrays only (no pickle).  Both files are written
@@ -28,6 +33,8 @@ from kspikese import files
 
 FORMAT = "kspikese-shipped/1"
 MAX_BYTES = 12_000_000  # at most 12 MB per shipped model
+MAX_LOAD_BYTES = 2_000_000_000  # a weight file a card names may hold at most 2 GB (any card)
+MAX_CARD_BYTES = 64_000_000  # a model card (JSON with the graph) at most 64 MB
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED = ("snn-wave-u-net", "snn-conv-tasnet", "wave-u-net", "conv-tasnet")
@@ -69,6 +76,11 @@ def available(weights_dir=None):
 def read_card(path):
     """Read a model card (JSON); raises :class:`WeightsError` naming the file."""
     path = Path(path)
+    try:
+        real = path.resolve()  # the card may be a symlink; what it names must be a regular file
+        files.contained_file(real.parent, real.name, MAX_CARD_BYTES, f"{path}: the model card")
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -184,9 +196,11 @@ def load(name_or_card, weights_dir=None):
     if path.suffix != ".json":
         path = card_path(name_or_card, weights_dir)
     card = read_card(path)
-    weights = path.parent / card["weights_file"]
-    if not weights.exists():
-        raise WeightsError(f"{path}: its weight file {weights} is missing")
+    try:
+        weights = files.contained_file(path.parent, card["weights_file"], MAX_LOAD_BYTES,
+                                       f"{path}: weights_file")
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
     digest = files.sha256(weights)
     if digest != card["weights_sha256"]:
         raise WeightsError(

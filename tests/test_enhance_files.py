@@ -180,7 +180,7 @@ def test_bad_inputs_are_named_and_the_run_goes_on(tmp_path, ckpt, capsys, monkey
     expected = {
         "empty.wav": "holds no samples",
         "text.wav": "cannot read audio",
-        "truncated.wav": "cannot read audio",
+        "truncated.wav": "truncated or malformed WAV file",
         "nan.wav": "NaN or inf samples (first at sample 20000, channel 0)",
         "inf.flac.wav": "NaN or inf samples (first at sample 5, channel 0)",
         "locked": "cannot read folder (Permission denied)",
@@ -247,7 +247,7 @@ def test_output_folder_inside_input_is_not_reread(tmp_path, ckpt):
     assert cli(tmp_path, "-o", tmp_path / "enhanced", "--model", ckpt) == 0
     assert (tmp_path / "enhanced" / "a.wav").exists()
     # the second run does not take enhanced/a.wav as an input
-    assert cli(tmp_path, "-o", tmp_path / "enhanced", "--model", ckpt) == 0
+    assert cli(tmp_path, "-o", tmp_path / "enhanced", "--model", ckpt, "--overwrite") == 0
     assert not (tmp_path / "enhanced" / "enhanced").exists()
 
 

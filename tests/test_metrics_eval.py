@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -208,16 +209,22 @@ def test_cli_evaluate_writes_per_file_and_summary(tmp_path, capsys):
     assert "| SNR (dB) |" in capsys.readouterr().out
 
 
-def test_cli_evaluate_refuses_unpaired_folders(tmp_path):
+def test_cli_evaluate_refuses_unpaired_folders(tmp_path, capsys):
     d = _folders(tmp_path)
     (d / "enh" / "b.flac").rename(d / "enh" / "c.flac")
-    with pytest.raises(SystemExit, match=r"1 clean file\(s\) have no enhanced counterpart \(first: b\).*"
-                                         r"1 enhanced file\(s\) have no clean counterpart \(first: c\)"):
-        cli.main(["evaluate", "--clean", str(d / "clean"), "--enhanced", str(d / "enh")])
-    with pytest.raises(SystemExit, match="is not a folder"):
-        cli.main(["evaluate", "--clean", str(d / "nothing"), "--enhanced", str(d / "enh")])
-    with pytest.raises(SystemExit, match="unknown"):
-        cli.main(["evaluate", "--clean", str(d / "clean"), "--enhanced", str(d / "enh"), "--metrics", "mos"])
+    for argv, message in [
+        ([], r"1 clean file\(s\) have no enhanced counterpart \(first: b\).*"
+             r"1 enhanced file\(s\) have no clean counterpart \(first: c\)"),
+        (["--clean", str(d / "nothing")], "--clean .*nothing is not a folder"),
+        (["--metrics", "mos"], "unknown"),
+    ]:
+        base = {"--clean": str(d / "clean"), "--enhanced": str(d / "enh"),
+                "--out": str(d / "out")}
+        base.update(dict(zip(argv[::2], argv[1::2])))
+        assert cli.main(["evaluate", *[x for kv in base.items() for x in kv]]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.startswith("kspikese evaluate: error: "), err
+    assert not (d / "out").exists()
 
 
 @pytest.mark.slow

@@ -24,6 +24,11 @@ one zero-padded, outputs concatenated and cut to ``n`` samples (as
 Frames whose input is exactly zero get an output of zero (digital silence stays silent, whatever
 a model's biases would make of it); they are still part of the function call, so the other rows
 of a call do not change.
+
+Peak memory is bounded by ``batch_size``: ``fn`` never sees more than ``batch_size`` rows, also
+when one frame has more channels than that (its rows are then split over several calls).  With
+``check_finite`` a NaN or infinite output sample raises :class:`NonFiniteOutput` naming the frame
+and channel.
 """
 
 import numpy as np
@@ -31,6 +36,15 @@ import numpy as np
 from kspikese.data.framing import FRAME_LEN
 
 OVERLAP = 0.25  # default overlap, a fraction of a frame: 4096-sample cross-fades at L = 16384
+
+
+class NonFiniteOutput(ValueError):
+    """The frame function returned NaN or inf; ``frame`` and ``channel`` say where first."""
+
+    def __init__(self, frame, channel, frame_len):
+        self.frame, self.channel, self.frame_len = int(frame), int(channel), int(frame_len)
+        super().__init__(f"returned NaN or inf for frame {self.frame} (channel {self.channel}, "
+                         f"frames of {self.frame_len} samples at 16 kHz)")
 
 
 def overlap_samples(frame_len, overlap):
@@ -93,7 +107,7 @@ class OverlapAdd:
     ----------
     fn : callable
         Maps float32 ``(rows, L, 1)`` to ``(rows, L, 1)``.  Rows are (frame, channel) pairs in
-        frame-major order, at most ``batch_size`` per call (at least one frame's channels).
+        frame-major order, at most ``batch_size`` per call.
     channels : int
         Channels of the signal; each is processed on its own.
     frame_len : int
@@ -104,6 +118,8 @@ class OverlapAdd:
         Called with the number of frames after each call of ``fn`` (progress bars).
     overlap : float
         Fraction of a frame, in [0, 0.5].
+    check_finite : bool
+        Raise :class:`NonFiniteOutput` when ``fn`` returns NaN or inf.
 
     Notes
     -----
@@ -113,8 +129,10 @@ class OverlapAdd:
     """
 
     def __init__(self, fn, channels, frame_len=FRAME_LEN, batch_size=1, on_frames=None,
-                 overlap=OVERLAP):
+                 overlap=OVERLAP, check_finite=False):
         self.fn, self.channels, self.frame_len = fn, int(channels), int(frame_len)
+        self.batch_size = max(1, int(batch_size))
+        self.check_finite = check_finite
         self.overlap = overlap
         self.o = overlap_samples(self.frame_len, overlap)
         self.hop = self.frame_len - self.o
@@ -179,15 +197,25 @@ class OverlapAdd:
         rows = frames.transpose(0, 2, 1).reshape(n_frames * channels, length)
         silent = ~np.any(rows != 0, axis=1)
         enhanced = np.zeros_like(rows)
-        if not silent.all():
-            y = np.asarray(self.fn(rows[:, :, None]), np.float32)
-            if y.shape[:2] != (len(rows), length) or y.size != rows.size:
+        for start in range(0, len(rows), self.batch_size):  # at most batch_size rows per call
+            part = slice(start, start + self.batch_size)
+            if silent[part].all():
+                continue
+            chunk = rows[part]
+            y = np.asarray(self.fn(chunk[:, :, None]), np.float32)
+            if y.shape[:2] != (len(chunk), length) or y.size != chunk.size:
                 raise ValueError(
-                    f"the model returned shape {y.shape} for input {(len(rows), length, 1)}; "
+                    f"the model returned shape {y.shape} for input {(len(chunk), length, 1)}; "
                     "it must map (batch, samples, 1) to the same shape"
                 )
-            enhanced = y.reshape(len(rows), length)
-            enhanced[silent] = 0.0
+            y = y.reshape(len(chunk), length)
+            y[silent[part]] = 0.0
+            if self.check_finite:
+                bad = ~np.isfinite(y)
+                if bad.any():
+                    row = start + int(np.argwhere(bad)[0][0])
+                    raise NonFiniteOutput(self.n_frames + row // channels, row % channels, length)
+            enhanced[part] = y
         enhanced = enhanced.reshape(n_frames, channels, length).transpose(0, 2, 1)
         out = []
         o, hop = self.o, self.hop

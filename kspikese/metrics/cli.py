@@ -4,13 +4,18 @@ Files are paired by their path relative to each folder, without the extension (`
 with ``a/b.flac``).  Writes into ``--out``: ``per_file.csv`` (one row per file; with ``--noisy``
 also ``noisy_<metric>`` columns) and ``summary.md``/``summary.csv``/``summary.json`` (mean of each
 metric, NaN ignored, with how many files each mean used).
+
+Exit status: 0 when every file was fully scored; 1 when some file (or some measure of it) could
+not be scored — the files are still written, and a summary names how many and the first
+problem; 2 for unusable arguments (``--out`` that cannot be a folder, bad ``--metrics`` or
+``--workers``), reported before anything is scored.
 """
 
 import argparse
-import math
+import sys
 from pathlib import Path
 
-from kspikese.files import AUDIO_SUFFIXES, is_audio_name
+from kspikese.files import AUDIO_SUFFIXES, is_audio_name, output_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser):
@@ -23,27 +28,31 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class UsageError(ValueError):
+    """An argument of ``kspikese evaluate`` cannot be used (exit status 2)."""
+
+
 def audio_files(folder, role):
     """``{key: path}`` of the audio files under ``folder`` (key = relative path minus suffix)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SystemExit(f"kspikese evaluate: --{role} {folder} is not a folder")
+        raise UsageError(f"--{role} {folder} is not a folder")
     found = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and is_audio_name(path):
             key = path.relative_to(folder).with_suffix("").as_posix()
             if key in found:
-                raise SystemExit(f"kspikese evaluate: --{role} has two files named {key}: "
+                raise UsageError(f"--{role} has two files named {key}: "
                                  f"{found[key].name} and {path.name}")
             found[key] = path
     if not found:
-        raise SystemExit(f"kspikese evaluate: --{role} {folder} holds no audio files "
+        raise UsageError(f"--{role} {folder} holds no audio files "
                          f"({', '.join(sorted(AUDIO_SUFFIXES))})")
     return found
 
 
 def pair_up(reference, other, role, show=5):
-    """Check that two ``audio_files`` maps hold the same names; SystemExit listing mismatches."""
+    """Check that two ``audio_files`` maps hold the same names; UsageError listing mismatches."""
     missing = sorted(set(reference) - set(other))
     extra = sorted(set(other) - set(reference))
     if missing or extra:
@@ -54,20 +63,31 @@ def pair_up(reference, other, role, show=5):
         if extra:
             parts.append(f"{len(extra)} {role} file(s) have no clean counterpart (first: "
                          f"{', '.join(extra[:show])})")
-        raise SystemExit("kspikese evaluate: files do not pair up by name: " + "; ".join(parts))
+        raise UsageError("files do not pair up by name: " + "; ".join(parts))
     return sorted(reference)
 
 
-def run(args):
-    from kspikese.metrics import tables
-    from kspikese.metrics.evaluate import check_metrics, evaluate_set, means_of
+def check_arguments(args):
+    """``(metrics, clean, enhanced, noisy, names)``, every argument checked before any scoring.
+
+    Raises
+    ------
+    UsageError
+        Naming the argument: unknown metrics, ``--workers < 1``, an ``--out`` that cannot be a
+        folder (a file in the way, not writable), input folders that are missing, empty or do not
+        pair up.
+    """
+    from kspikese.metrics.evaluate import check_metrics
 
     try:
         metrics = check_metrics(args.metrics)
     except ValueError as exc:
-        raise SystemExit(f"kspikese evaluate: --{exc}") from exc
+        raise UsageError(f"--{exc}") from exc
     if args.workers < 1:
-        raise SystemExit(f"kspikese evaluate: --workers must be >= 1, got {args.workers}")
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    problem = output_problem(args.out, "folder")
+    if problem is not None:
+        raise UsageError(f"--out {args.out}: {problem}")
     clean = audio_files(args.clean, "clean")
     enhanced = audio_files(args.enhanced, "enhanced")
     names = pair_up(clean, enhanced, "enhanced")
@@ -75,6 +95,18 @@ def run(args):
     if args.noisy:
         noisy = audio_files(args.noisy, "noisy")
         pair_up(clean, noisy, "noisy")
+    return metrics, clean, enhanced, noisy, names
+
+
+def run(args):
+    from kspikese.metrics import tables
+    from kspikese.metrics.evaluate import evaluate_set, means_of
+
+    try:
+        metrics, clean, enhanced, noisy, names = check_arguments(args)
+    except UsageError as exc:
+        print(f"kspikese evaluate: error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     progress = not args.no_progress
 
@@ -111,11 +143,12 @@ def run(args):
         "files": len(names),
     })
     print(md)
+    print(f"wrote {out / 'per_file.csv'} and {out / 'summary.md'} (.csv, .json)")
     errors = sum(1 for r in rows if r["error"] or r.get("noisy_error"))
     if errors:
         first = next(r for r in rows if r["error"] or r.get("noisy_error"))
-        print(f"{errors} file(s) could not be fully scored (first: {first['name']}: "
-              f"{first['error'] or first['noisy_error']}); see per_file.csv")
-    print(f"wrote {out / 'per_file.csv'} and {out / 'summary.md'} (.csv, .json)")
-    bad = [m for m in metrics if math.isnan(means["enhanced"][m])]
-    return 1 if len(bad) == len(metrics) else 0
+        print(f"kspikese evaluate: {errors} of {len(rows)} file(s) could not be fully scored "
+              f"(first: {first['name']}: {first['error'] or first['noisy_error']}); see "
+              f"{out / 'per_file.csv'}", file=sys.stderr)
+        return 1
+    return 0

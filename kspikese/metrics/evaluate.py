@@ -4,8 +4,17 @@
 ``evaluate_set(pairs, workers=N)`` maps it over many utterances with a process pool and a tqdm bar
 and returns per-utterance rows plus the means.
 
-Input rules (a ``ValueError`` naming the problem otherwise): 1-D float signals of equal length,
-finite, non-empty, reference not all zeros.  Audio at another rate than 16 kHz (``sr=``) is
+Input rules (a ``ValueError`` naming the problem otherwise): 1-D signals of equal length,
+finite, non-empty, reference not all zeros; floats in [-1, 1], or integer PCM samples, which are
+scaled to [-1, 1] by their dtype (:func:`kspikese.files.as_float_audio`); other dtypes are
+refused.
+
+Each measure is computed on its own: one that cannot score the pair (too short, PESQ finding no
+utterance in an all-zero output, ...) gives NaN for itself and for the measures built on it, with
+its reason, and the others are kept.  Minimum lengths at 16 kHz (:data:`MIN_SAMPLES`): SNR 1
+sample, SI-SNR 2, PESQ 4000 (1/4 s), STOI 6554 (0.41 s of non-silent speech), SSNR and the
+composite measures 600 (one 30 ms frame besides the dropped last one), DNSMOS 1 (it repeats short
+clips).  Audio at another rate than 16 kHz (``sr=``) is
 resampled to 16 kHz (:func:`kspikese.files.resample`) before scoring; every measure is computed at
 16 kHz.  Signals are expected in the usual float scale ([-1, 1]); DNSMOS scales a clip whose peak
 exceeds 1 down by its peak.
@@ -43,10 +52,10 @@ def check_metrics(metrics):
 
 
 def _signal(x, role):
-    try:
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{role} signal is not a numeric array ({exc})") from exc
+    from kspikese.files import as_float_audio
+
+    x, _ = as_float_audio(x, f"{role} signal")  # integers scaled to [-1, 1], others refused
+    x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"{role} signal must be 1-D (mono samples), got shape {x.shape}")
     if x.size == 0:
@@ -80,46 +89,75 @@ def check_pair(clean, enhanced, sr=SR):
     return clean, enhanced
 
 
+def _min_samples():
+    from kspikese.metrics import framing, perceptual
+
+    frames = framing.min_length(SR)
+    return {"snr": 1, "si_snr": 2, "pesq": int(perceptual.PESQ_MIN_SECONDS * SR),
+            "stoi": perceptual.stoi_min_samples(SR), "ssnr": frames, "csig": frames,
+            "cbak": frames, "covl": frames, "dnsmos_sig": 1, "dnsmos_bak": 1, "dnsmos_ovrl": 1}
+
+
+MIN_SAMPLES = _min_samples()  # shortest signal (16 kHz samples) each measure scores
+
+
+def _guarded(errors, label, compute):
+    """``compute()``, or ``None`` with ``"<label> failed: <reason>"`` added to ``errors``."""
+    try:
+        return compute()
+    except Exception as exc:  # noqa: BLE001 - one measure's failure must not take the others
+        text = str(exc).strip() or type(exc).__name__
+        errors.append(text if text.startswith(f"{label} failed") else f"{label} failed: {text}")
+        return None
+
+
 def _score(clean, enhanced, metrics, threads=None):
     """Compute ``metrics`` on a checked 16 kHz pair: (values, errors).
 
-    A measure whose reference package refuses the pair (PESQ's "No utterances detected", a signal
-    too short for 30 ms frames) gives NaN for it and the measures built on it, plus a message.
+    Each measure runs on its own (:func:`_guarded`): one that fails (PESQ's "No utterances
+    detected", a signal shorter than its :data:`MIN_SAMPLES`, an exception inside a reference
+    package) gives NaN for it and the measures built on it, plus a message; the others are kept.
     """
     from kspikese.metrics import composite, perceptual
     from kspikese.metrics import snr as snr_mod
 
-    values, errors = {}, []
+    errors = []
+    values = dict.fromkeys(metrics, math.nan)
     want = set(metrics)
-    if "snr" in want:
-        values["snr"] = float(snr_mod.snr(clean, enhanced))
-    if "si_snr" in want:
-        values["si_snr"] = float(snr_mod.si_snr(clean, enhanced))
+    n = len(clean)
+
+    def long_enough(metric, label):
+        if n < MIN_SAMPLES[metric]:
+            errors.append(f"{label} failed: needs at least {MIN_SAMPLES[metric]} samples at "
+                          f"{SR} Hz ({MIN_SAMPLES[metric] / SR:.3f} s), got {n}")
+            return False
+        return True
+
+    for key, label, fn in (("snr", "SNR", snr_mod.snr), ("si_snr", "SI-SNR", snr_mod.si_snr)):
+        if key in want and long_enough(key, label):
+            v = _guarded(errors, label, lambda fn=fn: float(fn(clean, enhanced)))
+            values[key] = math.nan if v is None else v
     if "stoi" in want:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            values["stoi"] = perceptual.stoi_score(clean, enhanced, SR)
+        v = _guarded(errors, "STOI", lambda: perceptual.stoi_score(clean, enhanced, SR))
+        values["stoi"] = math.nan if v is None else v
     pesq_value = math.nan
     if want & {"pesq", *_COMPOSITE}:
-        try:
-            pesq_value = perceptual.pesq_score(clean, enhanced, SR)
-        except perceptual.PesqFailure as exc:
-            errors.append(str(exc))
+        v = _guarded(errors, "PESQ", lambda: perceptual.pesq_score(clean, enhanced, SR))
+        pesq_value = math.nan if v is None else v
         if "pesq" in want:
             values["pesq"] = pesq_value
-    if want & {"ssnr", *_COMPOSITE}:
-        try:
-            parts = composite.composite(clean, enhanced, SR, pesq_score=pesq_value)
-        except ValueError as exc:  # too short for one frame
-            errors.append(f"SSNR/composite failed: {exc}")
-            parts = dict.fromkeys(("ssnr", *_COMPOSITE), math.nan)
+    if want & {"ssnr", *_COMPOSITE} and long_enough("ssnr", "SSNR/composite"):
+        parts = _guarded(errors, "SSNR/composite",
+                         lambda: composite.composite(clean, enhanced, SR, pesq_score=pesq_value))
         for key in ("ssnr", *_COMPOSITE):
-            if key in want:
+            if key in want and parts is not None:
                 values[key] = parts[key]
     if want & set(_DNSMOS):
         from kspikese.metrics.dnsmos import dnsmos
 
-        values.update({k: v for k, v in dnsmos(enhanced, SR, threads=threads).items() if k in want})
+        parts = _guarded(errors, "DNSMOS", lambda: dnsmos(enhanced, SR, threads=threads))
+        if parts is not None:
+            values.update({k: v for k, v in parts.items() if k in want})
     return {m: values[m] for m in metrics}, errors
 
 
