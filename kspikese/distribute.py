@@ -129,16 +129,66 @@ def replica_model(model, strategy):
     """``model`` itself, or a copy whose variables live on the strategy's replicas.
 
     Under a distributing strategy the copy is built inside ``strategy.scope()`` from the model's
-    config (same layers, same seeds) and given the model's weights.
+    config (same layers, same seeds) and given the model's weights.  Its BatchNormalization
+    layers are *synchronized*: in training mode they normalise with the mean and variance of
+    the whole global batch (all-reduced over the replicas), not of each replica's share, so a
+    step on ``R`` replicas computes what one step on one device computes.
     """
     import tensorflow as tf
 
     if not is_distributed(strategy):
         return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if type(layer) is tf.keras.layers.BatchNormalization:
+            return tf.keras.layers.BatchNormalization(**config, synchronized=True)
+        return layer.__class__.from_config(config)
+
     with strategy.scope():
-        copy = tf.keras.models.clone_model(model)
+        copy = tf.keras.models.clone_model(model, clone_function=clone)
         copy.set_weights(model.get_weights())
     return copy
+
+
+def is_multi_worker(strategy):
+    """Whether ``strategy`` spans several processes (a ``TF_CONFIG`` cluster)."""
+    return task_of(strategy)[0] is not None
+
+
+def replicas(strategy):
+    """The number of replicas a global batch is split over (1 without a strategy)."""
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1) if strategy is not None else 1
+
+
+def check_batch(batch_size, strategy, where="batch_size"):
+    """Raise :class:`StrategyError` unless the global batch splits evenly over the replicas."""
+    n = replicas(strategy)
+    if int(batch_size) % n:
+        raise StrategyError(f"{where}: the global batch of {batch_size} does not split evenly "
+                            f"over {n} replicas (give a multiple of {n})")
+
+
+def barrier(strategy):
+    """Wait until every worker of a multi-worker ``strategy`` gets here (an all-reduce of 1).
+
+    Returns the number of replicas that joined (:func:`replicas`); 1 in a single process,
+    where there is nothing to wait for.
+    """
+    if not is_multi_worker(strategy):
+        return 1
+    import tensorflow as tf
+
+    ones = strategy.run(lambda: tf.constant(1.0))
+    return int(round(float(strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None))))
+
+
+def workers_in(strategy):
+    """The number of worker processes of ``strategy`` (1 in a single process)."""
+    if not is_multi_worker(strategy):
+        return 1
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
 
 
 def shard(dataset, strategy):
