@@ -227,8 +227,8 @@ def launch(argv, workers, timeout=None, log_dir=None, poll=0.5):
     Worker 0 (the chief) prints to this terminal; the others log to
     ``log_dir/worker-<i>.log`` (a temporary folder by default, named on failure).  When any
     worker fails, the time limit passes, or the launcher gets SIGINT/SIGTERM, every worker is
-    stopped.  The status is 0 when all finished cleanly, else the first failure's (124 on time
-    out, 130 on interruption).
+    stopped.  The status is 0 when all finished cleanly, else the first failure's (``128 + N``
+    for a worker killed by signal ``N``; 124 on time out, 130 on interruption).
     """
     if int(workers) < 2:
         raise StrategyError(f"--workers: expected at least 2 local workers, got {workers}")
@@ -255,8 +255,8 @@ def launch(argv, workers, timeout=None, log_dir=None, poll=0.5):
         while True:
             codes = [p.poll() for p in procs]
             failed = [c for c in codes if c not in (None, 0)]
-            if failed:
-                status = failed[0]
+            if failed:  # a worker killed by signal N (returncode -N) -> 128 + N, as a shell says
+                status = failed[0] if failed[0] > 0 else 128 - failed[0]
                 print(f"[workers] a worker exited with status {status}; stopping the others "
                       f"(logs: {log_dir})", file=sys.stderr, flush=True)
                 break
