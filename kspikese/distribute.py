@@ -12,7 +12,8 @@ The global batch is the experiment's batch size, split across the ``R`` replicas
 all-reduced, so learning rate, steps and schedule stay per global batch and a run on ``R``
 replicas follows the same schedule as on one.  Under ``multi-worker`` every worker builds the
 same seeded data stream and keeps its share of the batches (``AutoShardPolicy.DATA``), so the
-union over workers is the single-worker stream.  Only the chief (``chief``, or ``worker`` 0 when
+union over workers is the single-worker stream; a dynamically mixed stream is instead mixed
+per replica, each worker only its own replicas' examples (:func:`training_input`).  Only the chief (``chief``, or ``worker`` 0 when
 the cluster has no chief) writes checkpoints, ``state.json``, logs and tables; the others write
 their (collective) checkpoints into a scratch folder, as the TensorFlow guide advises, and read
 the chief's folder to resume.
@@ -200,6 +201,26 @@ def shard(dataset, strategy):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def training_input(make_train, epoch, strategy, steps_per_epoch=None, replica_data=None):
+    """``(data, steps)``: what ``fit`` reads in ``epoch`` under ``strategy``, and for how many steps.
+
+    With ``replica_data`` (``epoch -> (dataset_fn, steps)`` or ``None``, e.g.
+    :meth:`kspikese.corpus.Corpus.replica_stream`) and a distributing strategy, each worker
+    builds only its replicas' per-replica batches
+    (``strategy.distribute_datasets_from_function(dataset_fn)``) for at most ``steps`` steps.
+    Otherwise every worker reads ``make_train(epoch)``, whose batches are global batches, and
+    keeps its share of each (:func:`shard`).
+    """
+    got = replica_data(epoch) if replica_data is not None and is_distributed(strategy) else None
+    if got is None:
+        return shard(make_train(epoch), strategy), steps_per_epoch
+    dataset_fn, steps = got
+    if steps < 1:
+        raise StrategyError("the training stream holds no whole global batch")
+    return (strategy.distribute_datasets_from_function(dataset_fn),
+            min(int(steps_per_epoch), steps) if steps_per_epoch else steps)
 
 
 # ------------------------------------------------------------------------------ local launcher

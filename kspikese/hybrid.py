@@ -26,7 +26,7 @@ from kspikese.runs import RunFolder, stage_fingerprints
 def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, seed=0,
               steps_per_epoch=None, validation_steps=None, loss=None, metrics=None,
               monitor="val_si_snr", mode="max", callbacks=(), verbose=1, schedule="constant",
-              warmup_steps=0, clipnorm=None, strategy=None):
+              warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
     """Stage 1: train ``model`` (in place) with Adam, resumable from ``folder``.
 
     Parameters
@@ -58,6 +58,9 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     strategy : tf.distribute.Strategy, optional
         Train data-parallel (:func:`kspikese.training.fit_resumable`): the batches of ``train``
         are global batches split over the replicas; lr and steps are per global batch.
+    replica_data : callable, optional
+        Under ``strategy``: ``epoch -> (dataset_fn, steps)`` so each worker builds only its
+        replicas' share (:func:`kspikese.distribute.training_input`).
 
     Returns
     -------
@@ -69,7 +72,7 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
         callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm,
-        strategy=strategy)
+        strategy=strategy, replica_data=replica_data)
 
 
 def convert(ann, calibration=None, *, seed=0, **settings):

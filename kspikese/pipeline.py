@@ -61,6 +61,7 @@ def train_ann(run, corpus, verbose=2, strategy=None):
         model = build_ann(run.cfg, run.seed)
         hybrid.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
                          seed=run.seed, verbose=verbose, strategy=strategy,
+                         replica_data=corpus.replica_stream,
                          **hybrid.stage_settings(run.cfg["ann"]))
         return model
 
@@ -95,6 +96,7 @@ def finetune_snn(run, corpus, verbose=2, strategy=None):
         snn = models.load_model(run.path("convert"))
         hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
                         seed=run.seed, verbose=verbose, strategy=strategy,
+                        replica_data=corpus.replica_stream,
                         **hybrid.stage_settings(run.cfg["finetune"]))
         return snn
 

@@ -112,7 +112,7 @@ def _write_log_csv(path, history):
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
                   steps_per_epoch=None, validation_steps=None, verbose=1, loss=None, metrics=None,
                   monitor="val_si_snr", mode="max", callbacks=(), schedule="constant",
-                  warmup_steps=0, clipnorm=None, strategy=None):
+                  warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
     """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
 
     Parameters
@@ -158,6 +158,11 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         into a scratch folder, removed at the end); only the chief writes ``state.json``,
         ``log.csv``, ``best_weights.h5`` and TensorBoard logs; every worker resumes from the
         chief's ``folder``, which must therefore be readable by all (a shared file system).
+    replica_data : callable, optional
+        Under a strategy: ``epoch -> (dataset_fn, steps)`` or ``None`` that lets each worker
+        build only its own replicas' share of the epoch's global batches
+        (:func:`kspikese.distribute.training_input`); ``make_train`` is still used for
+        BatchNorm recalibration.
 
     Returns
     -------
@@ -207,8 +212,9 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
         tf.keras.utils.set_random_seed(int(seed) + epoch)
-        hist = trained.fit(distribute.shard(make_train(epoch), strategy), epochs=epoch + 1,
-                           initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+        data, steps = distribute.training_input(make_train, epoch, strategy, steps_per_epoch,
+                                                replica_data)
+        hist = trained.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
                            verbose=verbose if writer else 0, callbacks=[tensorboard, *callbacks])
         if distributed:
             model.set_weights(trained.get_weights())
