@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from kspikese import distribute
@@ -141,3 +142,30 @@ def test_a_non_writer_never_touches_the_chiefs_run_folder(tmp_path, monkeypatch)
     assert worker.path("convert") == saved[-1] and not str(saved[-1]).startswith(str(folder))
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
     assert json.loads((folder / "run.json").read_text())["stages"].keys() == {"ann"}
+
+
+# ------------------------------------------------------------- dynamic mixing, per replica
+def test_each_worker_mixes_exactly_its_replicas_share_of_every_global_batch(tmp_path):
+    import tensorflow as tf
+
+    from kspikese.corpus import open_corpus
+    from kspikese.data.testing import make_fake_corpus
+
+    make_fake_corpus(tmp_path, (6, 2, 2), seed=0)
+    cfg = {"recipe": "vctk-like", "frame_len": 1024, "batch_size": 4,
+           "data": {"train": {"mixing": "dynamic", "examples_per_epoch": 10}}}
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        corpus = open_corpus(cfg, "default", data_dir=tmp_path, seed=0)
+    whole = [b[0] for b in corpus.training_stream(3).as_numpy_iterator()]  # batches of 4, 4, 2
+    dataset_fn, steps = corpus.replica_stream(3)
+    assert steps == 2  # whole global batches only
+    # 2 workers x 2 replicas: each worker yields, step after step, a batch for each replica
+    shares = [[b[0] for b in dataset_fn(tf.distribute.InputContext(2, w, 4)).as_numpy_iterator()]
+              for w in range(2)]
+    assert [len(s) for s in shares] == [4, 4] and shares[0][0].shape == (1, 1024, 1)
+    for k in range(steps):
+        step = np.concatenate([shares[w][2 * k + r] for w in range(2) for r in range(2)])
+        assert np.array_equal(step, whole[k])
+    cfg["data"]["train"] = None  # fixed mixtures: every worker reads the stream, keeps its share
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        assert open_corpus(cfg, "default", data_dir=tmp_path, seed=0).replica_stream(3) is None
