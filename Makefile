@@ -20,6 +20,10 @@ export KSPIKESE_DATA_DIR := $(abspath $(DATA_DIR))
 RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) --profile $(PROFILE) \
             $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(FORCE)),--force) \
             $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
+# STRATEGY=default|mirrored|multi-worker: the tf.distribute strategy of training (reproduce only;
+# multi-worker reads the cluster from TF_CONFIG, see the README's "Many devices and clusters")
+STRATEGY   ?= default
+TRAIN_FLAGS = $(RUN_FLAGS) --strategy $(STRATEGY)
 
 .PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
         reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search ship-weights \
@@ -50,16 +54,16 @@ bench: install  ## benchmarks -> results/bench/*.md
 	$(PY) -m kspikese bench --results $(RESULTS) $(if $(filter 1,$(QUICK)),--quick)
 
 reproduce-table1: install  ## Table 1: Wave-U-Net on vctk-like mixtures
-	$(PY) -m kspikese reproduce table1 $(RUN_FLAGS)
+	$(PY) -m kspikese reproduce table1 $(TRAIN_FLAGS)
 
 reproduce-table2: install  ## Table 2: Wave-U-Net on timit-ssn mixtures
-	$(PY) -m kspikese reproduce table2 $(RUN_FLAGS)
+	$(PY) -m kspikese reproduce table2 $(TRAIN_FLAGS)
 
 reproduce-table3: install  ## Table 3: Conv-TasNet on vctk-like mixtures
-	$(PY) -m kspikese reproduce table3 $(RUN_FLAGS)
+	$(PY) -m kspikese reproduce table3 $(TRAIN_FLAGS)
 
 reproduce-table4: install  ## Table 4: Conv-TasNet on timit-ssn mixtures
-	$(PY) -m kspikese reproduce table4 $(RUN_FLAGS)
+	$(PY) -m kspikese reproduce table4 $(TRAIN_FLAGS)
 
 reproduce-all: reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4  ## all four tables
 

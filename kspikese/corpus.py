@@ -98,16 +98,37 @@ class Corpus:
         ``max_frames``)."""
         from kspikese.data.framing import frame_dataset
 
-        opts = self.train_options or {}
-        if opts.get("mixing") == "dynamic":
-            mixer = self.mixer()
-            n = opts.get("examples_per_epoch") or sum(-(-len(x) // self.frame_len) for x in mixer.speech)
-            if self.max_frames:
-                n = min(n, int(self.max_frames))
-            return mixer.dataset(epoch, n, self.batch_size)
+        if self._dynamic():
+            return self.mixer().dataset(epoch, self._dynamic_examples(), self.batch_size)
 
         return frame_dataset(self.train, frame_len=self.frame_len, batch_size=self.batch_size,
                              shuffle=True, seed=self.seed + epoch, max_frames=self.max_frames)
+
+    def _dynamic(self):
+        return (self.train_options or {}).get("mixing") == "dynamic"
+
+    def _dynamic_examples(self):
+        opts, mixer = self.train_options or {}, self.mixer()
+        n = opts.get("examples_per_epoch") or sum(-(-len(x) // self.frame_len) for x in mixer.speech)
+        return min(n, int(self.max_frames)) if self.max_frames else n
+
+    def replica_stream(self, epoch):
+        """Under a ``tf.distribute`` strategy: ``(dataset_fn, steps)`` that lets every worker mix
+        only its own replicas' share of ``training_stream(epoch)``
+        (:meth:`kspikese.data.dynamic.DynamicMixer.replica_dataset`; ``dataset_fn`` takes a
+        ``tf.distribute.InputContext``, ``steps`` is the number of whole global batches), or
+        ``None`` for the fixed mixtures, where every worker reads the shuffled stream and keeps
+        its share."""
+        if not self._dynamic():
+            return None
+        n, batch = self._dynamic_examples(), self.batch_size
+
+        def dataset_fn(context):
+            per_worker = context.num_replicas_in_sync // context.num_input_pipelines
+            return self.mixer().replica_dataset(epoch, n, batch, context.num_replicas_in_sync,
+                                                context.input_pipeline_id * per_worker, per_worker)
+
+        return dataset_fn, n // batch
 
     def mixer(self):
         """The :class:`kspikese.data.dynamic.DynamicMixer` of the training split (made once)."""

@@ -12,7 +12,8 @@ The global batch is the experiment's batch size, split across the ``R`` replicas
 all-reduced, so learning rate, steps and schedule stay per global batch and a run on ``R``
 replicas follows the same schedule as on one.  Under ``multi-worker`` every worker builds the
 same seeded data stream and keeps its share of the batches (``AutoShardPolicy.DATA``), so the
-union over workers is the single-worker stream.  Only the chief (``chief``, or ``worker`` 0 when
+union over workers is the single-worker stream; a dynamically mixed stream is instead mixed
+per replica, each worker only its own replicas' examples (:func:`training_input`).  Only the chief (``chief``, or ``worker`` 0 when
 the cluster has no chief) writes checkpoints, ``state.json``, logs and tables; the others write
 their (collective) checkpoints into a scratch folder, as the TensorFlow guide advises, and read
 the chief's folder to resume.
@@ -129,16 +130,66 @@ def replica_model(model, strategy):
     """``model`` itself, or a copy whose variables live on the strategy's replicas.
 
     Under a distributing strategy the copy is built inside ``strategy.scope()`` from the model's
-    config (same layers, same seeds) and given the model's weights.
+    config (same layers, same seeds) and given the model's weights.  Its BatchNormalization
+    layers are *synchronized*: in training mode they normalise with the mean and variance of
+    the whole global batch (all-reduced over the replicas), not of each replica's share, so a
+    step on ``R`` replicas computes what one step on one device computes.
     """
     import tensorflow as tf
 
     if not is_distributed(strategy):
         return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if type(layer) is tf.keras.layers.BatchNormalization:
+            return tf.keras.layers.BatchNormalization(**config, synchronized=True)
+        return layer.__class__.from_config(config)
+
     with strategy.scope():
-        copy = tf.keras.models.clone_model(model)
+        copy = tf.keras.models.clone_model(model, clone_function=clone)
         copy.set_weights(model.get_weights())
     return copy
+
+
+def is_multi_worker(strategy):
+    """Whether ``strategy`` spans several processes (a ``TF_CONFIG`` cluster)."""
+    return task_of(strategy)[0] is not None
+
+
+def replicas(strategy):
+    """The number of replicas a global batch is split over (1 without a strategy)."""
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1) if strategy is not None else 1
+
+
+def check_batch(batch_size, strategy, where="batch_size"):
+    """Raise :class:`StrategyError` unless the global batch splits evenly over the replicas."""
+    n = replicas(strategy)
+    if int(batch_size) % n:
+        raise StrategyError(f"{where}: the global batch of {batch_size} does not split evenly "
+                            f"over {n} replicas (give a multiple of {n})")
+
+
+def barrier(strategy):
+    """Wait until every worker of a multi-worker ``strategy`` gets here (an all-reduce of 1).
+
+    Returns the number of replicas that joined (:func:`replicas`); 1 in a single process,
+    where there is nothing to wait for.
+    """
+    if not is_multi_worker(strategy):
+        return 1
+    import tensorflow as tf
+
+    ones = strategy.run(lambda: tf.constant(1.0))
+    return int(round(float(strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None))))
+
+
+def workers_in(strategy):
+    """The number of worker processes of ``strategy`` (1 in a single process)."""
+    if not is_multi_worker(strategy):
+        return 1
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
 
 
 def shard(dataset, strategy):
@@ -150,6 +201,26 @@ def shard(dataset, strategy):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def training_input(make_train, epoch, strategy, steps_per_epoch=None, replica_data=None):
+    """``(data, steps)``: what ``fit`` reads in ``epoch`` under ``strategy``, and for how many steps.
+
+    With ``replica_data`` (``epoch -> (dataset_fn, steps)`` or ``None``, e.g.
+    :meth:`kspikese.corpus.Corpus.replica_stream`) and a distributing strategy, each worker
+    builds only its replicas' per-replica batches
+    (``strategy.distribute_datasets_from_function(dataset_fn)``) for at most ``steps`` steps.
+    Otherwise every worker reads ``make_train(epoch)``, whose batches are global batches, and
+    keeps its share of each (:func:`shard`).
+    """
+    got = replica_data(epoch) if replica_data is not None and is_distributed(strategy) else None
+    if got is None:
+        return shard(make_train(epoch), strategy), steps_per_epoch
+    dataset_fn, steps = got
+    if steps < 1:
+        raise StrategyError("the training stream holds no whole global batch")
+    return (strategy.distribute_datasets_from_function(dataset_fn),
+            min(int(steps_per_epoch), steps) if steps_per_epoch else steps)
 
 
 # ------------------------------------------------------------------------------ local launcher
@@ -177,8 +248,8 @@ def launch(argv, workers, timeout=None, log_dir=None, poll=0.5):
     Worker 0 (the chief) prints to this terminal; the others log to
     ``log_dir/worker-<i>.log`` (a temporary folder by default, named on failure).  When any
     worker fails, the time limit passes, or the launcher gets SIGINT/SIGTERM, every worker is
-    stopped.  The status is 0 when all finished cleanly, else the first failure's (124 on time
-    out, 130 on interruption).
+    stopped.  The status is 0 when all finished cleanly, else the first failure's (``128 + N``
+    for a worker killed by signal ``N``; 124 on time out, 130 on interruption).
     """
     if int(workers) < 2:
         raise StrategyError(f"--workers: expected at least 2 local workers, got {workers}")
@@ -205,8 +276,8 @@ def launch(argv, workers, timeout=None, log_dir=None, poll=0.5):
         while True:
             codes = [p.poll() for p in procs]
             failed = [c for c in codes if c not in (None, 0)]
-            if failed:
-                status = failed[0]
+            if failed:  # a worker killed by signal N (returncode -N) -> 128 + N, as a shell says
+                status = failed[0] if failed[0] > 0 else 128 - failed[0]
                 print(f"[workers] a worker exited with status {status}; stopping the others "
                       f"(logs: {log_dir})", file=sys.stderr, flush=True)
                 break

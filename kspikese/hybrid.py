@@ -26,7 +26,7 @@ from kspikese.runs import RunFolder, stage_fingerprints
 def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, seed=0,
               steps_per_epoch=None, validation_steps=None, loss=None, metrics=None,
               monitor="val_si_snr", mode="max", callbacks=(), verbose=1, schedule="constant",
-              warmup_steps=0, clipnorm=None):
+              warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
     """Stage 1: train ``model`` (in place) with Adam, resumable from ``folder``.
 
     Parameters
@@ -55,6 +55,12 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     schedule, warmup_steps, clipnorm : str, int, float
         Learning-rate curve (``"constant"`` or ``"cosine"`` after a linear warm-up of
         ``warmup_steps``) and gradient-norm clipping (:func:`kspikese.training.learning_rate`).
+    strategy : tf.distribute.Strategy, optional
+        Train data-parallel (:func:`kspikese.training.fit_resumable`): the batches of ``train``
+        are global batches split over the replicas; lr and steps are per global batch.
+    replica_data : callable, optional
+        Under ``strategy``: ``epoch -> (dataset_fn, steps)`` so each worker builds only its
+        replicas' share (:func:`kspikese.distribute.training_input`).
 
     Returns
     -------
@@ -65,7 +71,8 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
         model, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
-        callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm)
+        callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm,
+        strategy=strategy, replica_data=replica_data)
 
 
 def convert(ann, calibration=None, *, seed=0, **settings):
@@ -169,7 +176,7 @@ class HybridResult:
 def three_stage(model, train, valid, folder, *, convert_settings, calibration=None,
                 ann_settings=None, finetune_settings=None, energy_data=None, seed=0,
                 loss=None, metrics=None, monitor="val_si_snr", mode="max", callbacks=(),
-                force=False, verbose=1):
+                force=False, verbose=1, strategy=None):
     """Train (optional), convert and fine-tune ``model``; every stage cached in ``folder``.
 
     Parameters
@@ -198,11 +205,15 @@ def three_stage(model, train, valid, folder, *, convert_settings, calibration=No
         Redo every stage.
     verbose : int
         Keras' verbosity.
+    strategy : tf.distribute.Strategy, optional
+        Train stages 1 and 3 data-parallel (:mod:`kspikese.distribute`); under a multi-worker
+        strategy only the chief writes ``folder``.
 
     Returns
     -------
     HybridResult
     """
+    from kspikese import distribute
     from kspikese import energy, models
 
     base = {"model": model.get_config(), "seed": int(seed),
@@ -210,9 +221,10 @@ def three_stage(model, train, valid, folder, *, convert_settings, calibration=No
     if ann_settings is None:  # a given ANN: its weights decide the later stages
         base["weights"] = weights_digest(model)
     run = RunFolder(folder, stage_fingerprints(base, ann_settings, convert_settings,
-                                               finetune_settings or {}), force=force, seed=seed)
+                                               finetune_settings or {}), force=force, seed=seed,
+                    writer=distribute.is_writer(strategy))
     fit = {"seed": seed, "loss": loss, "metrics": metrics, "monitor": monitor, "mode": mode,
-           "callbacks": callbacks, "verbose": verbose}
+           "callbacks": callbacks, "verbose": verbose, "strategy": strategy}
     if ann_settings is not None:
         def make_ann(stage_folder):
             train_ann(model, train, valid, stage_folder, **ann_settings, **fit)

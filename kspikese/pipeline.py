@@ -55,12 +55,14 @@ def build_ann(cfg, seed):
     return builder(frame_len=cfg["frame_len"], **(cfg.get("model_kwargs") or {}))
 
 
-def train_ann(run, corpus, verbose=2):
-    """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``)."""
+def train_ann(run, corpus, verbose=2, strategy=None):
+    """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``), under ``strategy`` if given."""
     def make(folder):
         model = build_ann(run.cfg, run.seed)
         hybrid.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
-                         seed=run.seed, verbose=verbose, **hybrid.stage_settings(run.cfg["ann"]))
+                         seed=run.seed, verbose=verbose, strategy=strategy,
+                         replica_data=corpus.replica_stream,
+                         **hybrid.stage_settings(run.cfg["ann"]))
         return model
 
     return run.stage("ann", make)
@@ -85,14 +87,17 @@ def random_snn(run, corpus):
         build_ann(run.cfg, run.seed + RANDOM_SEED_OFFSET), run.cfg, corpus, run.seed))
 
 
-def finetune_snn(run, corpus, verbose=2):
-    """Stage 3: spike-aware fine-tuning of a fresh copy of the converted SNN (in ``finetune/``)."""
+def finetune_snn(run, corpus, verbose=2, strategy=None):
+    """Stage 3: spike-aware fine-tuning of a fresh copy of the converted SNN (in ``finetune/``),
+    under ``strategy`` if given."""
     from kspikese import models
 
     def make(folder):
         snn = models.load_model(run.path("convert"))
         hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
-                        seed=run.seed, verbose=verbose, **hybrid.stage_settings(run.cfg["finetune"]))
+                        seed=run.seed, verbose=verbose, strategy=strategy,
+                        replica_data=corpus.replica_stream,
+                        **hybrid.stage_settings(run.cfg["finetune"]))
         return snn
 
     return run.stage("finetune", make)
@@ -173,7 +178,7 @@ def save_examples(run, corpus, models_by_stage):
 # ------------------------------------------------------------------------------------- table
 def reproduce(table, *, seed=0, data="default", results="results", quick=False, force=False,
               data_dir=None, vctk_root=None, timit_root=None, workers=2, overrides=None,
-              verbose=2, profile="cpu"):
+              verbose=2, profile="cpu", strategy=None):
     """Run the three stages of ``table`` (cached where done) and write its table.
 
     Parameters
@@ -197,10 +202,14 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
     profile : str
         The recipe: ``cpu`` (default, sized for 2 cores), ``paper`` or ``ship``
         (:func:`kspikese.config.load`).
+    strategy : tf.distribute.Strategy, optional
+        Train stages 1 and 3 data-parallel (:mod:`kspikese.distribute`).  Under a multi-worker
+        strategy the chief does everything; the other workers train stages 1 and 3 with it and
+        return ``None`` (only the chief evaluates and writes the table).
 
     Returns
     -------
-    dict
+    dict or None
         The table's JSON payload (also written to ``results/<table>/<table>.json``).
     """
     from kspikese import tables
@@ -208,12 +217,14 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
     t0 = time.perf_counter()
     run, corpus = open_run(table, seed=seed, data=data, results=results, quick=quick, force=force,
                            data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
-                           overrides=overrides, profile=profile)
+                           overrides=overrides, profile=profile, strategy=strategy)
     print(f"[{run.table}] {run.cfg['title']} — run folder {run.dir}", flush=True)
-    ann = train_ann(run, corpus, verbose)
+    ann = train_ann(run, corpus, verbose, strategy)
     converted = convert_ann(run, ann, corpus)
     random = random_snn(run, corpus)
-    finetuned = finetune_snn(run, corpus, verbose)
+    finetuned = finetune_snn(run, corpus, verbose, strategy)
+    if not run.writer:
+        return None
     models_by_stage = {"ann": ann, "convert": converted, "random": random, "finetune": finetuned}
     results_ = evaluate_columns(run, corpus, models_by_stage, workers=workers)
     save_examples(run, corpus, models_by_stage)
@@ -221,9 +232,10 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
 
 
 def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
-             data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu"):
+             data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu",
+             strategy=None):
     """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
-    is made; arguments as :func:`reproduce`).
+    is made; arguments as :func:`reproduce`; only ``strategy``'s chief writes the folder).
 
     Returns
     -------
@@ -231,22 +243,26 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
     """
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    run = TableRun(cfg, seed=seed, data=data, results=results, force=force)
+    from kspikese import distribute
+
+    run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
+                   writer=distribute.is_writer(strategy))
     run.record_data(corpus.info)
     return run, corpus
 
 
-def ensure_models(table, *, verbose=2, **kwargs):
-    """Train, convert and fine-tune what is missing for ``table`` (``kwargs`` as :func:`open_run`).
+def ensure_models(table, *, verbose=2, strategy=None, **kwargs):
+    """Train, convert and fine-tune what is missing for ``table`` (``kwargs`` as :func:`open_run`;
+    stages 1 and 3 under ``strategy`` if given).
 
     Returns
     -------
     (TableRun, Corpus)
         The run (``run.path(stage)`` locates each model) and its corpus.
     """
-    run, corpus = open_run(table, **kwargs)
-    ann = train_ann(run, corpus, verbose)
+    run, corpus = open_run(table, strategy=strategy, **kwargs)
+    ann = train_ann(run, corpus, verbose, strategy)
     convert_ann(run, ann, corpus)
     random_snn(run, corpus)
-    finetune_snn(run, corpus, verbose)
+    finetune_snn(run, corpus, verbose, strategy)
     return run, corpus

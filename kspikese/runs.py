@@ -13,10 +13,16 @@ A stage's *fingerprint* hashes the settings that decide it and the fingerprints 
 builds on.  :meth:`RunFolder.stage` reuses a stage's model when its fingerprint matches
 ``run.json``; otherwise it clears the stage's folder (if it holds another config's work), makes
 the model, saves it atomically and records the fingerprint and the wall time.
+
+Under a multi-worker strategy every worker opens the same run folder but only the chief writes
+it (``writer=True``): the other workers read ``run.json`` once, when they open it, train the
+stages that are not done alongside the chief and keep their models in a scratch folder.
 """
 
+import atexit
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,29 +73,41 @@ class RunFolder:
         The experiment config of a table run (:func:`table_run`).
     seed : int
         The run's seed.
+    writer : bool
+        Whether this process writes the folder (the chief of a multi-worker run, or the only
+        process).  A non-writer never creates, deletes or changes anything in ``folder``: it
+        reads ``run.json`` as it is now (with ``force``, as if empty), and saves the models it
+        makes into a scratch folder (removed when the process exits).
     """
 
-    def __init__(self, folder, fingerprints, force=False, cfg=None, seed=0):
+    def __init__(self, folder, fingerprints, force=False, cfg=None, seed=0, writer=True):
         self.dir = Path(folder)
         self._fingerprints = dict(fingerprints)
         self.cfg = cfg
         self.seed = int(seed)
-        if force and self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.writer = bool(writer)
+        self._made = {}  # stage -> where a non-writer saved the model it made
         path = self.dir / "run.json"
-        self.state = json.loads(path.read_text()) if path.exists() else {"stages": {}}
+        if self.writer:
+            if force and self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        elif force:
+            path = None
+        self.state = (json.loads(path.read_text()) if path is not None and path.exists()
+                      else {"stages": {}})
 
     def path(self, stage):
-        """The model file of ``stage``."""
-        return self.dir / STAGES[stage][0]
+        """The model file of ``stage`` (a non-writer's own copy once it has made the stage)."""
+        return self._made.get(stage) or self.dir / STAGES[stage][0]
 
     def fingerprints(self):
         """``{stage: fingerprint}`` of the current settings."""
         return dict(self._fingerprints)
 
     def save_state(self):
-        files.write_json(self.dir / "run.json", self.state)
+        if self.writer:
+            files.write_json(self.dir / "run.json", self.state)
 
     def record_data(self, info):
         """Keep the data description in ``run.json`` (the tables print it)."""
@@ -99,7 +117,7 @@ class RunFolder:
     def stage_done(self, stage):
         """Whether ``stage`` finished with the current settings and its model file exists."""
         record = self.state["stages"].get(stage, {})
-        return (self.path(stage).exists() and record.get("done", True)
+        return ((self.dir / STAGES[stage][0]).exists() and record.get("done", True)
                 and record.get("fingerprint") == self.fingerprints()[stage])
 
     def stage(self, stage, make):
@@ -110,11 +128,16 @@ class RunFolder:
         """
         from kspikese import models
 
-        path = self.path(stage)
+        path = self.dir / STAGES[stage][0]
         if self.stage_done(stage):
             return models.load_model(path)
         fingerprint = self.fingerprints()[stage]
         recorded = self.state["stages"].get(stage, {}).get("fingerprint")
+        if not self.writer:  # train alongside the chief; keep the model in a scratch folder
+            model = make(path.parent)
+            self._made[stage] = _scratch_dir() / STAGES[stage][0]
+            models.save_model(model, self._made[stage])
+            return model
         if recorded not in (None, fingerprint) and path.parent != self.dir:
             shutil.rmtree(path.parent, ignore_errors=True)  # another config's work: start over
         self.state["stages"][stage] = {"fingerprint": fingerprint, "done": False}
@@ -135,6 +158,17 @@ class RunFolder:
         return json.loads(state.read_text())["history"] if state.exists() else []
 
 
+_SCRATCH = []
+
+
+def _scratch_dir():
+    """This process's scratch folder for a non-writer's models (removed at exit)."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="kspikese-worker-run-")))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return _SCRATCH[0]
+
+
 class TableRun(RunFolder):
     """The run of one table: ``results/runs/<table>[-quick][-<profile>]-<data>-seed<S>/``.
 
@@ -150,9 +184,11 @@ class TableRun(RunFolder):
         The results folder.
     force : bool
         Delete the run folder first.
+    writer : bool
+        Whether this process writes the run folder (:class:`RunFolder`).
     """
 
-    def __init__(self, cfg, seed=0, data="default", results="results", force=False):
+    def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True):
         base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
                 "data": data, "recipe": cfg["recipe"], "limits": cfg.get("data", {}),
                 "frame_len": cfg["frame_len"], "batch_size": cfg.get("batch_size", 8),
@@ -162,4 +198,4 @@ class TableRun(RunFolder):
         self.quick = bool(cfg.get("quick", False))
         self.profile = cfg.get("profile", "cpu")
         folder = self.results / "runs" / run_name(self.table, data, seed, self.quick, self.profile)
-        super().__init__(folder, fps, force=force, cfg=cfg, seed=seed)
+        super().__init__(folder, fps, force=force, cfg=cfg, seed=seed, writer=writer)

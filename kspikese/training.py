@@ -10,6 +10,7 @@ mid-epoch) continues from the last finished epoch and no file is ever half-writt
 import csv
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def _write_log_csv(path, history):
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
                   steps_per_epoch=None, validation_steps=None, verbose=1, loss=None, metrics=None,
                   monitor="val_si_snr", mode="max", callbacks=(), schedule="constant",
-                  warmup_steps=0, clipnorm=None):
+                  warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
     """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
 
     Parameters
@@ -121,7 +122,8 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     make_train : callable or tf.data.Dataset
         ``make_train(epoch)`` returns the training dataset of that epoch (its shuffle seeded by
         ``seed + epoch``, so a resumed run sees the same order as an uninterrupted one); a
-        dataset is used as it is for every epoch.
+        dataset is used as it is for every epoch.  Its batches are *global* batches: under a
+        strategy each is split over the replicas.
     valid : tf.data.Dataset
         Validation data, scored after every epoch.
     folder : str or Path
@@ -146,45 +148,86 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         ``epochs × steps_per_epoch`` steps).
     clipnorm : float, optional
         Clip each gradient to this norm.
+    strategy : tf.distribute.Strategy, optional
+        Data-parallel training (:mod:`kspikese.distribute`).  A copy of ``model`` is built in
+        ``strategy.scope()`` and trained on the global batches (gradients all-reduced, so the
+        learning rate and steps are per global batch as without a strategy).  After every epoch
+        its weights are copied into ``model``, which recalibrates BatchNorm and scores the
+        validation set in this process alone, so those numbers are computed exactly as without
+        a strategy.  Every worker writes its checkpoints (the chief into ``folder``, the others
+        into a scratch folder, removed at the end); only the chief writes ``state.json``,
+        ``log.csv``, ``best_weights.h5`` and TensorBoard logs; every worker resumes from the
+        chief's ``folder``, which must therefore be readable by all (a shared file system).
+    replica_data : callable, optional
+        Under a strategy: ``epoch -> (dataset_fn, steps)`` or ``None`` that lets each worker
+        build only its own replicas' share of the epoch's global batches
+        (:func:`kspikese.distribute.training_input`); ``make_train`` is still used for
+        BatchNorm recalibration.
 
     Returns
     -------
     list of dict
         The history, one row per epoch.
     """
+    from kspikese import distribute
+
     if mode not in ("max", "min"):
         raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
     make_train = epoch_data(make_train)
     sign = 1.0 if mode == "max" else -1.0
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    writer = distribute.is_writer(strategy)
+    distributed = distribute.is_distributed(strategy)
+    if writer:
+        folder.mkdir(parents=True, exist_ok=True)
+        own = folder
+    else:  # a non-chief worker: its (collective) checkpoints go to a scratch folder
+        own = distribute.scratch_folder(strategy, "".join(c if c.isalnum() else "-" for c in label))
     total = epochs * steps_per_epoch if steps_per_epoch else None
-    compile_model(model, learning_rate(lr, schedule, warmup_steps, total), loss, metrics,
-                  clipnorm)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+
+    def compiled(net):
+        return compile_model(net, learning_rate(lr, schedule, warmup_steps, total), loss,
+                             metrics, clipnorm)
+
+    compiled(model)
+    trained = model
+    if distributed:  # train a copy whose variables are mirrored over the replicas
+        trained = distribute.replica_model(model, strategy)
+        with strategy.scope():
+            compiled(trained)
+    ckpt = tf.train.Checkpoint(model=trained, optimizer=trained.optimizer)
     state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
                                     "history": [], "done": False}
     if state["epoch"] > 0:
         ckpt.restore(str(folder / f"ckpt-{state['epoch']}")).expect_partial()
-        print(f"[{label}] resuming after epoch {state['epoch']} (best {monitor} "
-              f"{sign * state['best']:.4g} at epoch {state['best_epoch']})", flush=True)
-    tensorboard = tf.keras.callbacks.TensorBoard(str(folder / "tb"), update_freq="epoch",
+        if distributed:
+            model.set_weights(trained.get_weights())
+        if writer:
+            print(f"[{label}] resuming after epoch {state['epoch']} (best {monitor} "
+                  f"{sign * state['best']:.4g} at epoch {state['best_epoch']})", flush=True)
+    tensorboard = tf.keras.callbacks.TensorBoard(str(own / "tb"), update_freq="epoch",
                                                  profile_batch=0, write_graph=False)
+    has_bn = any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.layers)
     t0 = time.perf_counter()
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
         tf.keras.utils.set_random_seed(int(seed) + epoch)
-        hist = model.fit(make_train(epoch), epochs=epoch + 1, initial_epoch=epoch,
-                         steps_per_epoch=steps_per_epoch, verbose=verbose,
-                         callbacks=[tensorboard, *callbacks])
+        data, steps = distribute.training_input(make_train, epoch, strategy, steps_per_epoch,
+                                                replica_data)
+        hist = trained.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
+                           verbose=verbose if writer else 0, callbacks=[tensorboard, *callbacks])
+        if distributed:
+            model.set_weights(trained.get_weights())
         # validate with BatchNorm statistics that describe the data (training mode, which uses
         # batch statistics, is unaffected by them)
         recalibrate_batchnorm(model, make_train(epoch))
+        if distributed and has_bn:
+            trained.set_weights(model.get_weights())  # training continues from the same state
         scores = model.evaluate(valid, steps=validation_steps, verbose=0, return_dict=True)
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in hist.history.items()},
                **{f"val_{k}": float(v) for k, v in scores.items()},
                "wall_s": round(time.perf_counter() - t0, 1)}
-        if verbose:
+        if verbose and writer:
             print(f"[{label}] epoch {epoch + 1}: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in row.items() if k.startswith("val_")), flush=True)
         state["history"].append(row)
@@ -194,22 +237,29 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         score = sign * row[monitor]
         if not np.isfinite(state["best"]) or (np.isfinite(score) and score > state["best"]):
             state.update(best=float(score), best_epoch=epoch + 1, wait=0)
-            with files.atomic_path(folder / "best_weights.h5") as tmp:
-                model.save_weights(str(tmp))
+            if writer:
+                with files.atomic_path(folder / "best_weights.h5") as tmp:
+                    model.save_weights(str(tmp))
         else:
             state["wait"] += 1
-        ckpt.write(str(folder / f"ckpt-{epoch + 1}"))
+        ckpt.write(str(own / f"ckpt-{epoch + 1}"))  # every worker: the guide's advice
         state["epoch"] = epoch + 1
         state["done"] = state["wait"] >= patience
-        files.write_json(folder / STATE, state)  # the commit point of the epoch
-        _write_log_csv(folder / "log.csv", state["history"])
-        _drop_old_checkpoints(folder, keep=(epoch, epoch + 1))
-        if state["done"]:
+        if writer:
+            files.write_json(folder / STATE, state)  # the commit point of the epoch
+            _write_log_csv(folder / "log.csv", state["history"])
+        _drop_old_checkpoints(own, keep=(epoch, epoch + 1))
+        if state["done"] and writer:
             print(f"[{label}] early stop: no better {monitor} for {patience} epochs", flush=True)
+    distribute.barrier(strategy)  # the chief's best_weights.h5 is written before anyone reads it
     if (folder / "best_weights.h5").exists():
         model.load_weights(str(folder / "best_weights.h5"))  # saved after recalibration
-    print(f"[{label}] {state['epoch']} epochs, best {monitor} {sign * state['best']:.4g} at epoch "
-          f"{state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)", flush=True)
+    if not writer:
+        shutil.rmtree(own, ignore_errors=True)
+    else:
+        print(f"[{label}] {state['epoch']} epochs, best {monitor} {sign * state['best']:.4g} at "
+              f"epoch {state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)",
+              flush=True)
     return state["history"]
 
 

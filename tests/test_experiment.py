@@ -18,7 +18,7 @@ def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     make_fake_corpus(root / "data", n_per_split=(6, 2, 2), seconds=1.5, seed=0)
     args = ["reproduce", "table1", "--quick", "--results", str(root / "results"),
-            "--data-dir", str(root / "data"), "--workers", "1"]
+            "--data-dir", str(root / "data"), "--metric-workers", "1"]
     assert main(args) == 0
     return root, args
 
@@ -145,7 +145,7 @@ def test_quick_conv_tasnet_pipeline(quick_run):
     the synaptic multiplication layer, ω = 1."""
     root, _ = quick_run
     args = ["reproduce", "table3", "--quick", "--results", str(root / "results"),
-            "--data-dir", str(root / "data"), "--workers", "1"]
+            "--data-dir", str(root / "data"), "--metric-workers", "1"]
     assert main(args) == 0
     table = json.loads((root / "results" / "table3" / "table3.json").read_text())
     assert table["columns"] == ["Noisy", "ConvTasNet", "Random", "Converted SNN", "SNN-ConvTasNet"]

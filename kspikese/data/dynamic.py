@@ -177,6 +177,36 @@ class DynamicMixer:
         ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, spec))
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    def replica_dataset(self, epoch, n_examples, batch_size, replicas, first, count=1):
+        """The share of replicas ``first .. first + count - 1`` (of ``replicas``) of the whole
+        global batches of :meth:`dataset`, as per-replica batches of ``b = batch_size /
+        replicas`` examples.
+
+        In global step ``k`` replica ``r`` gets examples ``k B + r b .. k B + (r + 1) b - 1``
+        (``B = batch_size``): the replicas together hold exactly the examples of global batch
+        ``k``, and a worker mixes only its own replicas' examples, each seeded by ``(seed, epoch,
+        index)``.  The dataset yields, step after step, one batch per replica ``first``,
+        ``first + 1``, ...; the final partial global batch (``n_examples mod B`` examples) is
+        left out.
+        """
+        import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+        import tensorflow as tf
+
+        if int(batch_size) % int(replicas):
+            raise ValueError(f"batch_size {batch_size} does not split over {replicas} replicas")
+        b = int(batch_size) // int(replicas)
+
+        def gen():
+            for k in range(int(n_examples) // int(batch_size)):
+                for r in range(int(first), int(first) + int(count)):
+                    for j in range(b):
+                        noisy, clean, _ = self.example(epoch, k * int(batch_size) + r * b + j)
+                        yield noisy[:, None], clean[:, None]
+
+        spec = tf.TensorSpec((self.frame_len, 1), tf.float32)
+        ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, spec))
+        return ds.batch(b).prefetch(tf.data.AUTOTUNE)
+
 
 def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
     """The :class:`DynamicMixer` of the default corpus at ``corpus_dir`` for ``recipe``: clean
