@@ -22,7 +22,7 @@ RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) --profile $(PROFI
             $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
 
 .PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
-        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search ship-weights \
+        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search pareto ship-weights \
         nengo-env nengo
 
 help:  ## list the targets
@@ -65,6 +65,10 @@ reproduce-all: reproduce-table1 reproduce-table2 reproduce-table3 reproduce-tabl
 
 omega-search: install  ## the paper's grid over omega (dt), x input scale
 	$(PY) -m kspikese omega-search $(RUN_FLAGS)
+
+PARETO_TABLE ?= table1
+pareto: install  ## accuracy-energy front of $(PARETO_TABLE)'s SNN over the rate-control knobs -> results/pareto/
+	$(PY) -m kspikese pareto --table $(PARETO_TABLE) $(RUN_FLAGS) $(if $(PARETO_ANN),--ann $(PARETO_ANN))
 
 energy: install  ## Table 5: Joules per inference, ANN vs SNN
 	$(PY) -m kspikese energy $(RUN_FLAGS)

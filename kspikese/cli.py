@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ("kspikese.metrics.cli", "score enhanced files against clean ones"),
     "reproduce": ("kspikese.experiment", "run the three-stage pipeline and build Table 1-4"),
     "omega-search": ("kspikese.omega_search", "grid search over omega (dt) and input scale"),
+    "pareto": ("kspikese.pareto", "accuracy-energy front over the rate-control knobs"),
     "energy": ("kspikese.energy.table5",
                "Table 5: energy per inference, ANN vs SNN (or: MODEL ... --audio DIR --json FILE)"),
     "enhance": ("kspikese.enhance_cli", "denoise audio files with a (spiking) model"),
