@@ -326,6 +326,8 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
     ann_est = energy.estimate(energy.with_frame_len(ann, cfg["frame_len"]))
     ann_row = {"si_snr": score(ann), "macs": int(ann_est.dense_ops), "params": ann_est.params,
                "j": dict(ann_est.totals)}
+    print(f"[pareto] ANN ({ann_from}): val SI-SNR {ann_row['si_snr']:.2f} dB, "
+          f"{ann_row['macs']:.4g} MACs, {ann_row['j']['cpu']:.3g} J cpu", flush=True)
     steps = settings["finetune_steps"]
     ft_cfg = {**cfg["finetune"], "epochs": 1, "steps_per_epoch": steps, "patience": 1,
               "validation_steps": settings.get("validation_steps", 2)}
