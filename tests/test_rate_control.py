@@ -67,21 +67,21 @@ def _tiny(seed=0):
 def _finetuned_spikes(tmp_path, weight):
     snn, data = _tiny()
     history = hybrid.finetune(snn, data, data, tmp_path / f"w{weight}", lr=1e-2, epochs=1,
-                              steps_per_epoch=8, patience=1, verbose=0,
+                              steps_per_epoch=4, patience=1, verbose=0, validation_steps=1,
                               spike_penalty={"weight": weight, "target": 0.0})
     return snn, spike_penalty.mean_spikes(snn, data, 8), history
 
 
 def test_penalty_reduces_spike_count(tmp_path):
     plain, plain_counts, plain_hist = _finetuned_spikes(tmp_path, 0.0)
-    pen, pen_counts, pen_hist = _finetuned_spikes(tmp_path, 1.0)
-    # measured: hidden 2.20 (no penalty) vs 1.66 spikes per neuron per step (weight 1)
-    assert pen_counts["hidden_spikes_per_neuron"] < 0.9 * plain_counts["hidden_spikes_per_neuron"]
+    pen, pen_counts, pen_hist = _finetuned_spikes(tmp_path, 3.0)
+    # measured: 2.31 hidden spikes per neuron per step without the penalty, 1.76 with w = 3
+    assert pen_counts["hidden_spikes_per_neuron"] < 0.85 * plain_counts["hidden_spikes_per_neuron"]
     # the log records the spike counts; the regulariser is gone after fine-tuning
     for hist in (plain_hist, pen_hist):
         assert np.isfinite(hist[-1]["val_spikes_per_neuron"])
         assert np.isfinite(hist[-1]["val_hidden_spikes_per_neuron"])
-    assert "val_hidden_spikes_per_neuron" in (tmp_path / "w1.0" / "log.csv").read_text()
+    assert "val_hidden_spikes_per_neuron" in (tmp_path / "w3.0" / "log.csv").read_text()
     assert all(layer.activity_regularizer is None for layer in pen.layers)
 
 
@@ -108,3 +108,15 @@ def test_mean_spikes_hand_computed():
 def test_penalty_bad_sections(section, message):
     with pytest.raises(ValueError, match=message):
         spike_penalty.check(section)
+
+
+def test_v0_half_on_unknown_length_and_through_convert():
+    from kspikese.convert import convert
+
+    inp = tf.keras.Input((None, 2))
+    model = tf.keras.Model(inp, tf.keras.layers.ReLU()(inp))
+    x = np.array([[[0.4, 0.6], [1.5, 2.49], [3.7, -1.0]]], np.float32)
+    expected = np.floor(0.5 + np.maximum(x, 0))
+    np.testing.assert_array_equal(to_spiking(model, 1.0, v0=0.5).predict(x, verbose=0), expected)
+    snn = convert(model, {"dt": 1.0, "activation_scale": "none", "v0": 0.5}, seed=0)
+    np.testing.assert_array_equal(snn.predict(x, verbose=0), expected)
