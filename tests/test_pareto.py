@@ -118,3 +118,24 @@ def test_quick_grid_end_to_end_on_a_fake_corpus(tmp_path):
     again = pareto.run_grid("table1", quick=True, results=tmp_path / "results",
                             data_dir=tmp_path / "data", settings_path=settings)
     assert "the run's trained ANN" in again and "trained now" not in again
+
+
+def test_cli_bad_ann_named_before_anything_is_made(tmp_path, capsys):
+    from kspikese import cli
+
+    results = tmp_path / "results"
+    assert cli.main(["pareto", "--table", "table1", "--ann", "no-such-ann", "--results",
+                     str(results)]) == 2
+    assert "kspikese pareto: error: --ann no-such-ann: unknown model 'no-such-ann'" in (
+        capsys.readouterr().err)
+    assert not results.exists()
+
+
+def test_cli_bad_settings_named(tmp_path, capsys):
+    from kspikese import cli
+
+    bad = tmp_path / "p.yaml"
+    bad.write_text("grid: {}\n")
+    assert cli.main(["pareto", "--settings", str(bad), "--results", str(tmp_path / "r")]) == 2
+    assert f"kspikese pareto: error: {bad}: missing" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
