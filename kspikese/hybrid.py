@@ -106,23 +106,34 @@ def convert(ann, calibration=None, *, seed=0, **settings):
     return convert_model(ann, settings, seed, calibration)
 
 
-def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0, **kwargs):
+def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0,
+             spike_penalty=None, callbacks=(), **kwargs):
     """Stage 3: spike-aware fine-tuning of ``snn`` (in place), resumable from ``folder``.
 
     Arguments as :func:`train_ann` (defaults: the paper's Wave-U-Net fine-tuning rate, 1e-4).
     The forward pass spikes; the gradient is the ANN's (``spiking_aware_training=True``).
+    ``spike_penalty = {"weight": w, "target": τ}`` adds the spike-count penalty of
+    :mod:`kspikese.spike_penalty` to the loss; every epoch's log records the mean spikes per
+    neuron per step on validation batches (``val_spikes_per_neuron``,
+    ``val_hidden_spikes_per_neuron``).
 
     Returns
     -------
     list of dict
         One row per epoch.
     """
-    return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
-                                  patience=patience, seed=seed, label="SNN fine-tune", **kwargs)
+    from kspikese import spike_penalty as penalty
+
+    cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout"}
+    log = penalty.SpikeCountLog(valid, kwargs.get("validation_steps") or 2, cfg["readout"])
+    with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):
+        return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
+                                      patience=patience, seed=seed, label="SNN fine-tune",
+                                      callbacks=(*callbacks, log), **kwargs)
 
 
 STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
-              "warmup_steps", "clipnorm")
+              "warmup_steps", "clipnorm", "spike_penalty")
 
 
 def stage_settings(section):

@@ -157,32 +157,77 @@ class InitialVoltage(tf.keras.layers.Layer):
     With ``fold=True`` (a neuron on a folded, unknown-length input ``(B·P, T, C)``; see
     :class:`TimeSplit`) it is called on ``[x, like]`` and returns ``(B·P, C)`` voltages: the same
     ``(P, C)`` draw for every example, equal to the fixed-length path's values.
+
+    ``value = v`` (a number in ``[0, 1)``) makes every initial voltage ``v`` instead of a random
+    draw: with ``v = 0.5`` a one-step neuron rounds, ``n = floor(0.5 + f(x)·dt)`` (the QCFS
+    initialisation of Bu et al. 2022), where ``U[0, 1)`` gives ``floor(f(x)·dt)`` or one more with
+    probability ``frac(f(x)·dt)``.
     """
 
-    def __init__(self, seed, timesteps=1, fold=False, broadcast=False, **kwargs):
+    def __init__(self, seed, timesteps=1, fold=False, broadcast=False, value=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = int(seed)
         self.timesteps = int(timesteps)
         self.fold = bool(fold)
         self.broadcast = bool(broadcast)
+        self.value = check_v0(value)
+
+    def _voltages(self, shape, dtype):
+        if self.value is None:
+            return tf.random.stateless_uniform(shape, seed=(self.seed, self.seed), dtype=dtype)
+        return tf.fill(shape, tf.constant(self.value, dtype=dtype))
 
     def call(self, inputs):
-        seed = (self.seed, self.seed)
         if not self.fold:
             size = inputs.shape[2:].as_list()
-            v0 = tf.random.stateless_uniform([1] + size, seed=seed, dtype=inputs.dtype)
+            v0 = self._voltages([1] + size, inputs.dtype)
             if self.broadcast:  # a tf.while_loop (unroll=False) wants the batch dimension
                 v0 = tf.broadcast_to(v0, tf.concat([tf.shape(inputs)[:1], size], 0))
             return v0
         x, like = inputs
         batch = tf.shape(like)[0] // self.timesteps
         positions = tf.shape(x)[0] // batch
-        v0 = tf.random.stateless_uniform([positions, x.shape[-1]], seed=seed, dtype=x.dtype)
+        v0 = self._voltages(tf.stack([positions, x.shape[-1]]), x.dtype)
         return tf.tile(v0, [batch, 1])
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "timesteps": self.timesteps,
-                "fold": self.fold, "broadcast": self.broadcast}
+                "fold": self.fold, "broadcast": self.broadcast, "value": self.value}
+
+
+#: the ``v0`` setting of the random initial voltages (KerasSpiking's ``U[0, 1)``)
+RANDOM_V0 = "random"
+
+
+def check_v0(value):
+    """An initial-voltage setting as :class:`InitialVoltage` keeps it.
+
+    Parameters
+    ----------
+    value : None, "random" or float
+        ``None`` / ``"random"``: seeded ``U[0, 1)`` draws; a number ``v`` with ``0 <= v < 1``:
+        every voltage starts at ``v`` (``0.5``: rounding).
+
+    Returns
+    -------
+    None or float
+        ``None`` for random, else ``float(v)``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``v0`` and the allowed values.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == RANDOM_V0):
+        return None
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0.0 <= number < 1.0:
+        raise ValueError(f"v0: expected 'random' or a number in [0, 1) (0.5 rounds), "
+                         f"got {value!r}")
+    return number
 
 
 @_register

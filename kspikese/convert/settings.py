@@ -12,6 +12,8 @@ activation of order 1 never reaches a spike):
 
 import math
 
+from kspikese.neurons import check_v0
+
 INT16 = 32768.0
 DATA = "data"
 KEY = "activation_scale"
@@ -26,6 +28,8 @@ KEYS = {
     "percentile": "data: the activation percentile mapped to target_spikes (default 99.9)",
     "target_spikes": "data: spikes per step of a hidden neuron at that percentile (default 30)",
     "readout_spikes": "data: the same for the linear readout (default target_spikes)",
+    "v0": "initial voltages: 'random' (seeded U[0, 1), KerasSpiking's) or a number in [0, 1) "
+          "(0.5: rounding, as QCFS; default 'random')",
     "readout": "name of the linear output layer that gets a linear spiking neuron "
                "(default 'readout'; None: no spiking readout)",
 }
@@ -79,7 +83,8 @@ def check(cfg):
     dict
         ``dt``, ``timesteps``, ``activation_scale`` (parsed: a float or ``"data"``),
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
-        ``target_spikes``), ``readout`` (default ``"readout"``).
+        ``target_spikes``), ``readout`` (default ``"readout"``), ``v0`` (``"random"`` or a
+        number in ``[0, 1)``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -98,6 +103,7 @@ def check(cfg):
         "target_spikes": _positive(cfg.get("target_spikes", 30.0), "target_spikes"),
         "readout_spikes": cfg.get("readout_spikes"),
         "readout": cfg.get("readout", "readout"),
+        "v0": cfg.get("v0", "random"),
     }
     if out["readout"] is not None and not isinstance(out["readout"], str):
         raise ValueError(f"convert: readout must be a layer name or None, got {out['readout']!r}")
@@ -105,6 +111,11 @@ def check(cfg):
         raise ValueError(f"convert: percentile must be in (0, 100], got {out['percentile']}")
     if out["readout_spikes"] is not None:
         out["readout_spikes"] = _positive(out["readout_spikes"], "readout_spikes")
+    try:
+        v0 = check_v0(out["v0"])
+    except ValueError as exc:
+        raise ValueError(f"convert: {exc}") from None
+    out["v0"] = "random" if v0 is None else v0
     return out
 
 

@@ -21,9 +21,13 @@ class ToSpiking(Rebuild):
     random draw of initial voltages on every call); used to measure what the fast path saves.
     """
 
-    def __init__(self, model, dt, seed, timesteps, spiking_aware_training, readout, fast=True):
+    def __init__(self, model, dt, seed, timesteps, spiking_aware_training, readout, fast=True,
+                 v0=None):
         super().__init__(model)
         self.fast = fast
+        self.v0 = neurons.check_v0(v0)
+        if not fast and self.v0 is not None:
+            raise ValueError("to_spiking: a fixed v0 needs the fast path (InitialVoltage layers)")
         self.dt, self.seed, self.timesteps = dt, seed, timesteps
         self.sat = spiking_aware_training
         self.readout = readout
@@ -70,10 +74,11 @@ class ToSpiking(Rebuild):
             v0_name = self.node_name(layer, "v0")
             if static:
                 v0 = neurons.InitialVoltage(
-                    seed, t, broadcast=not neurons.unrolled(t), name=v0_name
+                    seed, t, broadcast=not neurons.unrolled(t), value=self.v0, name=v0_name
                 )(timed)
             else:
-                v0 = neurons.InitialVoltage(seed, t, fold=True, name=v0_name)([timed, x])
+                v0 = neurons.InitialVoltage(seed, t, fold=True, value=self.v0,
+                                            name=v0_name)([timed, x])
             spikes = neuron(timed, initial_state=[v0])
         if static and t == 1:
             return _L.Reshape(tuple(shape), name=back)(spikes)
@@ -109,7 +114,8 @@ def check_seed(seed):
     return int(seed)
 
 
-def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, readout="readout"):
+def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, readout="readout",
+               v0="random"):
     """Return a new functional model: ``model`` with every activation a spiking neuron.
 
     * Each activation becomes ``keras_spiking.SpikingActivation(f, dt=dt)`` with the rate
@@ -127,7 +133,8 @@ def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, read
     * Neuron number ``i`` (in graph order) gets ``seed = seed * 1000 + i``: one seed, one
       output.  Its initial voltages are uniform in [0, 1) (as KerasSpiking's default), drawn once
       per neuron and shared by every example of a batch, so an example's output does not depend
-      on the batch it is in.
+      on the batch it is in; ``v0=0.5`` starts every voltage at 0.5 instead, so a one-step
+      neuron rounds: ``n = floor(0.5 + f(x)·dt)`` (QCFS, Bu et al. 2022).
     * ``timesteps = T``: the input is repeated ``T`` times, the neurons integrate over the ``T``
       steps, and the output is the average over the steps (a rate):
       ``y = (1/T) Σ_t n_t / dt``.  ``T = 1`` is the paper's setting.
@@ -147,6 +154,8 @@ def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, read
         paper's stage 3); ``False``: the rate function in training, spikes at inference.
     readout : str or None
         Name of the linear output layer that gets a linear spiking neuron.
+    v0 : "random" or float
+        Initial voltages: ``"random"`` (seeded ``U[0, 1)``) or one number in ``[0, 1)``.
 
     Returns
     -------
@@ -182,7 +191,8 @@ def to_spiking(model, dt, seed=0, timesteps=1, spiking_aware_training=True, read
         if act is not None and neurons.activation_name(act) != "linear":
             raise ValueError(f"to_spiking: the readout layer {readout!r} must be linear or a "
                              "neuron")
-    builder = ToSpiking(model, dt, seed, int(timesteps), spiking_aware_training, readout)
+    builder = ToSpiking(model, dt, seed, int(timesteps), spiking_aware_training, readout,
+                        v0=neurons.check_v0(v0))
     return builder.run(name=f"{model.name}_snn")
 
 

@@ -24,7 +24,9 @@ def convert(ann, cfg, seed, calibration=None):
         ``timesteps``, ``activation_scale`` (a number ``c``, ``"int16"`` = 32768, ``"none"`` = 1,
         or ``"data"``: per-layer factors from :func:`kspikese.convert.layer_scales` on
         ``calibration``), and for ``"data"`` ``percentile``, ``target_spikes``,
-        ``readout_spikes``; ``readout``: the linear output layer's name (default ``"readout"``).
+        ``readout_spikes``; ``readout``: the linear output layer's name (default
+        ``"readout"``); ``v0``: the initial voltages, ``"random"`` (default) or a number in
+        ``[0, 1)`` (0.5 rounds).
     seed : int
         Seed of the neurons' initial voltages.
     calibration : array_like, optional
@@ -45,4 +47,4 @@ def convert(ann, cfg, seed, calibration=None):
     else:
         scaled = scale_activations(ann, scale)
     return to_spiking(scaled, dt=parsed["dt"], seed=seed, timesteps=parsed["timesteps"],
-                      spiking_aware_training=True, readout=parsed["readout"])
+                      spiking_aware_training=True, readout=parsed["readout"], v0=parsed["v0"])

@@ -11,6 +11,9 @@ Writes ``<results>/table5/``: ``table5.md|csv|json`` and, per model, ``layers_<m
 and ``layers_<model>.png`` (:mod:`kspikese.energy.table5_report`).  ``--untrained`` costs freshly
 built, untrained models converted with the experiment's settings (no training; every table says
 so); ``--quick`` uses the experiments' ``quick:`` models and run folders.
+
+``kspikese energy MODEL [MODEL ...] --audio DIR --json FILE`` prices the given models on the
+given recordings instead (:mod:`kspikese.energy.models_cli`).
 """
 
 import argparse
@@ -25,6 +28,15 @@ FRAMING = "non-overlapping frames (kspikese.data.framing.frame), the last one ze
 
 
 def add_arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("model_args", nargs="*", metavar="MODEL",
+                        help="price these models instead of building Table 5: shipped names "
+                             "(e.g. snn-wave-u-net), model cards, card folders, run folders or "
+                             ".keras checkpoints; needs --audio and --json")
+    parser.add_argument("--audio", metavar="DIR", help="with MODEL: folder of WAV files the "
+                        "firing rates are measured on")
+    parser.add_argument("--json", metavar="FILE", help="with MODEL: where the results go")
+    parser.add_argument("--max-frames", type=int, default=None, metavar="N",
+                        help="with MODEL: use at most N frames of the audio (default all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the runs (default 0)")
     parser.add_argument("--data", default="default", choices=("default", "vctk", "timit"),
                         help="data of the runs and of the firing rates (default: default corpus)")
@@ -162,6 +174,16 @@ def summarize(costs, stage, data_info, paper):
 
 # ------------------------------------------------------------------------------ command
 def run(args):
+    if getattr(args, "model_args", None):
+        from kspikese.energy.models_cli import run_models
+
+        return run_models(args)
+    if getattr(args, "audio", None) or getattr(args, "json", None):
+        import sys
+
+        print("kspikese energy: error: --audio and --json go with MODEL arguments "
+              "(kspikese energy MODEL [MODEL ...] --audio DIR --json FILE)", file=sys.stderr)
+        return 2
     from kspikese import config as configs
     from kspikese.energy.table5_report import write_outputs
 

@@ -1,0 +1,209 @@
+"""Rate control in fine-tuning (stage 3): a spike-count penalty and the log of spike counts.
+
+A ``SpikingActivation`` with window ``dt`` outputs ``n / dt`` for ``n`` spikes, so ``|y|·dt`` is its
+spike count per neuron per step.  For a hidden spiking layer ``l`` with ``N_l`` neurons (of
+``N = Σ N_l``) and example ``b`` of a batch of ``B``, let ``m_{l,b}`` be the mean spike count per
+neuron and step of that example.  The penalty added to the training loss is
+
+.. math::
+
+    P = w \\sum_l \\frac{N_l}{N} \\cdot \\frac{1}{B} \\sum_b \\max(0,\\; m_{l,b} - \\tau)
+
+(weight ``w``, target ``τ`` spikes per neuron per step): a hinge, so layers already at or below
+the target are not pushed further, and with ``τ = 0`` an L1 penalty on the spike counts.  The
+gradient flows as in spike-aware training: through the rate function's derivative.  It is set as
+each layer's Keras ``activity_regularizer`` (:class:`SpikeCountPenalty`; Keras divides by the
+batch size) for the fine-tuning only (:func:`penalised`), so saved models do not carry it.
+
+The readout neuron (``<readout>_spike``) drives no synapse, so it is not penalised.
+:class:`SpikeCountLog` adds the mean spike count per neuron per step (over every spiking layer,
+as :attr:`kspikese.energy.Estimate.mean_firing`, and over the hidden ones) on a few validation
+batches to every epoch's log: ``val_spikes_per_neuron`` and ``val_hidden_spikes_per_neuron``.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+
+import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+
+from kspikese.convert import spiking_layers
+
+KEYS = {"weight": "penalty weight w >= 0 (0: off)",
+        "target": "spikes per neuron per step a layer may emit without penalty (default 0)",
+        "readout": "name of the readout layer, whose neuron is not penalised (default 'readout')"}
+
+
+def check(section):
+    """A ``finetune: spike_penalty:`` section with defaults filled in.
+
+    Parameters
+    ----------
+    section : dict or None
+        ``weight`` (required), ``target`` (default 0), ``readout`` (default ``"readout"``);
+        ``None``: no penalty.
+
+    Returns
+    -------
+    dict or None
+        ``{"weight", "target", "readout"}``; ``None`` when there is no penalty.
+
+    Raises
+    ------
+    ValueError
+        Naming ``spike_penalty`` and the key, for a bad section.
+    """
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ValueError(f"spike_penalty: expected a mapping with keys {sorted(KEYS)}, got "
+                         f"{section!r}")
+    unknown = sorted(set(section) - set(KEYS))
+    if unknown:
+        raise ValueError(f"spike_penalty: unknown keys {unknown}; known: {sorted(KEYS)}")
+    if "weight" not in section:
+        raise ValueError("spike_penalty: missing key 'weight' (the penalty weight, >= 0)")
+    out = {"weight": _nonnegative(section["weight"], "weight"),
+           "target": _nonnegative(section.get("target", 0.0), "target"),
+           "readout": section.get("readout", "readout")}
+    if out["readout"] is not None and not isinstance(out["readout"], str):
+        raise ValueError(f"spike_penalty: readout must be a layer name or None, got "
+                         f"{out['readout']!r}")
+    return out
+
+
+def _nonnegative(value, key):
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(f"spike_penalty: {key} must be a number >= 0, got {value!r}")
+    return number
+
+
+@tf.keras.utils.register_keras_serializable("kspikese")
+class SpikeCountPenalty(tf.keras.regularizers.Regularizer):
+    """``share · w · Σ_b max(0, mean(|y_b|·dt) − τ)`` on one spiking layer's output ``y``.
+
+    Keras divides an activity regulariser's value by the batch size, which makes the sum over
+    ``b`` a mean over the batch's examples.
+
+    Parameters
+    ----------
+    weight, target : float
+        ``w`` and ``τ`` (spikes per neuron per step).
+    dt : float
+        The layer's window (``|y|·dt`` is its spike count).
+    share : float
+        ``N_l / N``: the layer's part of the hidden neurons.
+    """
+
+    def __init__(self, weight, target, dt, share=1.0):
+        self.weight, self.target = float(weight), float(target)
+        self.dt, self.share = float(dt), float(share)
+
+    def __call__(self, x):
+        counts = tf.abs(x) * tf.cast(self.dt, x.dtype)
+        per_example = tf.reduce_mean(tf.reshape(counts, [tf.shape(x)[0], -1]), axis=1)
+        excess = tf.nn.relu(per_example - tf.cast(self.target, x.dtype))
+        return tf.cast(self.weight * self.share, x.dtype) * tf.reduce_sum(excess)
+
+    def get_config(self):
+        return {"weight": self.weight, "target": self.target, "dt": self.dt, "share": self.share}
+
+
+def neuron_count(layer):
+    """Neurons of a ``SpikingActivation`` per example and step (its output without batch and
+    time axes)."""
+    return int(np.prod(layer.output.shape[2:].as_list(), dtype=np.int64))
+
+
+def hidden_layers(model, readout="readout"):
+    """The spiking layers of ``model`` except the readout's neuron (``<readout>_spike``)."""
+    skip = f"{readout}_spike" if readout else None
+    return [layer for layer in spiking_layers(model) if layer.name != skip]
+
+
+@contextlib.contextmanager
+def penalised(model, weight, target=0.0, readout="readout"):
+    """Within the block, the hidden spiking layers of ``model`` carry :class:`SpikeCountPenalty`.
+
+    Set before the model is compiled and trained; each layer's previous ``activity_regularizer``
+    is restored on exit.  ``weight == 0`` changes nothing.
+
+    Yields
+    ------
+    list of tf.keras.layers.Layer
+        The penalised layers.
+    """
+    layers = hidden_layers(model, readout) if weight > 0 else []
+    total = sum(neuron_count(layer) for layer in layers)
+    before = [layer.activity_regularizer for layer in layers]
+    try:
+        for layer in layers:
+            layer.activity_regularizer = SpikeCountPenalty(weight, target, layer.dt,
+                                                           neuron_count(layer) / total)
+        yield layers
+    finally:
+        for layer, previous in zip(layers, before):
+            layer.activity_regularizer = previous
+
+
+def mean_spikes(model, data, steps=2, readout="readout"):
+    """Mean spikes per neuron per step on ``steps`` batches of ``data``.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        An SNN.
+    data : tf.data.Dataset or array
+        ``(x, y)`` batches (only ``x`` is used), or an array of inputs (one batch).
+    steps : int
+        Batches used.
+    readout : str or None
+        The readout layer's name (its neuron is left out of ``hidden``).
+
+    Returns
+    -------
+    dict
+        ``{"spikes_per_neuron": all spiking layers, "hidden_spikes_per_neuron": without the
+        readout}``, each ``Σ_l Σ|y_l|·dt / Σ_l (elements of y_l)``; NaN without spiking layers.
+    """
+    layers = spiking_layers(model)
+    if not layers:
+        return {"spikes_per_neuron": float("nan"), "hidden_spikes_per_neuron": float("nan")}
+    hidden = {layer.name for layer in hidden_layers(model, readout)}
+    probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
+    batches = ([data] if not isinstance(data, tf.data.Dataset)
+               else (b[0] if isinstance(b, tuple) else b for b in data.take(int(steps))))
+    sums, sizes = np.zeros(len(layers)), np.zeros(len(layers))
+    for x in batches:
+        outs = probe(x, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for i, (layer, out) in enumerate(zip(layers, outs)):
+            sums[i] += float(tf.reduce_sum(tf.abs(out))) * float(layer.dt)
+            sizes[i] += float(tf.size(out))
+    mask = np.array([layer.name in hidden for layer in layers])
+    hidden_size = sizes[mask].sum()
+    return {"spikes_per_neuron": float(sums.sum() / max(sizes.sum(), 1)),
+            "hidden_spikes_per_neuron": (float(sums[mask].sum() / hidden_size) if hidden_size
+                                         else float("nan"))}
+
+
+class SpikeCountLog(tf.keras.callbacks.Callback):
+    """Adds :func:`mean_spikes` on ``steps`` validation batches to each epoch's logs, as
+    ``val_spikes_per_neuron`` and ``val_hidden_spikes_per_neuron`` (Keras' history and the
+    fine-tune ``log.csv`` keep them)."""
+
+    def __init__(self, data, steps=2, readout="readout"):
+        super().__init__()
+        self.data, self.steps, self.readout = data, int(steps), readout
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        counts = mean_spikes(self.model, self.data, self.steps, self.readout)
+        logs.update({f"val_{k}": v for k, v in counts.items()})

@@ -1,0 +1,141 @@
+"""The accuracy–energy front: grid points, the Pareto flags, the files, a QUICK end-to-end run."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from kspikese import pareto
+from kspikese.config import ConfigError
+
+NAN = float("nan")
+
+
+def test_pareto_front_hand_computed():
+    # (cost, quality): 0 (1, 10) optimal; 1 (0.5, 9.8) optimal; 2 (0.2, 9) optimal (cheapest);
+    # 3 (0.2, 8) dominated by 2; 4 (2, 10.5) optimal (best); 5 (1.5, 9.9) dominated by 0;
+    # 6 NaN never; 7 equal to 1: both optimal; 8 (1, 9.99) dominated by 0 (same cost, worse)
+    costs = [1.0, 0.5, 0.2, 0.2, 2.0, 1.5, 0.7, 0.5, 1.0]
+    quality = [10.0, 9.8, 9.0, 8.0, 10.5, 9.9, NAN, 9.8, 9.99]
+    assert pareto.pareto_front(costs, quality) == [True, True, True, False, True, False, False,
+                                                   True, False]
+
+
+def test_pareto_front_nan_dominates_nothing_and_lengths_checked():
+    assert pareto.pareto_front([NAN, 1.0], [100.0, 0.0]) == [False, True]
+    with pytest.raises(ValueError, match="2 costs but 1 qualities"):
+        pareto.pareto_front([1, 2], [3])
+
+
+def test_grid_points_product_union_and_order():
+    grid = [{"target_spikes": [30, 3], "v0": ["random", 0.5], "timesteps": 1,
+             "penalty_weight": [0]},
+            {"target_spikes": [3], "v0": [0.5], "timesteps": [1, 2], "penalty_weight": 0}]
+    points = pareto.grid_points(grid)
+    assert [(p["target_spikes"], p["v0"], p["timesteps"]) for p in points] == [
+        (30.0, "random", 1), (30.0, 0.5, 1), (3.0, "random", 1), (3.0, 0.5, 1), (3.0, 0.5, 2)]
+    with pytest.raises(ValueError, match=r"missing \['penalty_weight'\]"):
+        pareto.grid_points({"target_spikes": 1, "v0": 0.5, "timesteps": 1})
+
+
+def test_shipped_settings_quick_and_full():
+    quick = pareto.load_settings(quick=True)
+    assert len(quick["points"]) == 4 and quick["finetune_steps"] == 2
+    full = pareto.load_settings()
+    assert {p["timesteps"] for p in full["points"]} == {1, 2, 4}
+    assert {str(p["v0"]) for p in full["points"]} == {"random", "0.5"}
+    assert any(p["penalty_weight"] > 0 for p in full["points"])
+
+
+def test_bad_settings_name_the_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("finetune_steps: 0\nvalid_utterances: 1\nenergy_frames: 1\ngrid: {}\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: finetune_steps must be an integer >= 1"):
+        pareto.load_settings(path)
+    path.write_text("finetune_steps: 1\nvalid_utterances: 1\nenergy_frames: 1\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: missing \['grid'\]"):
+        pareto.load_settings(path)
+
+
+def _point(j, si, events, t=1):
+    return {"target_spikes": 3.0, "v0": 0.5, "timesteps": t, "penalty_weight": 0.0,
+            "si_snr_converted": si - 1, "si_snr_finetuned": si, "synaptic_events": events,
+            "mean_spikes_per_neuron": 0.1,
+            "j": {"cpu": 1.0, "cpu-events": j, "loihi": j / 100, "spinnaker2": j / 10}}
+
+
+def test_write_outputs_flags_and_files(tmp_path):
+    ann = {"si_snr": 10.0, "macs": 100, "params": 5, "j": {"cpu": 1.0}}
+    points = [_point(0.5, 9.8, 30), _point(0.2, 9.0, 20), _point(0.2, 8.0, 20),
+              _point(2.0, 10.5, 200, t=2), _point(1.5, 9.9, 150)]
+    info = {"table": "tableX", "title": "tiny", "quick": True, "ann_from": "hand-made",
+            "data": {"corpus": "hand corpus", "synthetic": True}, "valid_utterances": 2,
+            "energy_frames": 2, "frame_len": 64, "finetune_steps": 1, "finetune_lr": 1e-4,
+            "penalty_target": 0.0, "convert": {"dt": 1.0}}
+    md = pareto.write_outputs(tmp_path, "tableX-quick", ann, points, info)
+    payload = json.loads((tmp_path / "tableX-quick.json").read_text())
+    assert payload["ann"]["pareto"] is True
+    assert [p["pareto"] for p in payload["points"]] == [True, True, False, True, False]
+    assert [p["meets_target"] for p in payload["points"]] == [True, False, False, False, False]
+    assert math.isclose(payload["points"][0]["ann_snn_ratio"], 2.0)
+    assert math.isclose(payload["points"][0]["events_per_mac"], 0.3)
+    with open(tmp_path / "tableX-quick.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == pareto.HEADER and len(rows) == 1 + 1 + len(points)
+    assert [r[-2] for r in rows[1:]] == ["yes", "yes", "yes", "", "yes", ""]
+    assert [r[-1] for r in rows[2:]] == ["yes", "", "", "", ""]
+    assert (tmp_path / "tableX-quick.png").stat().st_size > 5000
+    assert "hand corpus (SYNTHETIC stand-in audio)" in md and "ANN: hand-made." in md
+    assert "1 of 5 points" in md and "QUICK run" in md
+
+
+@pytest.mark.slow
+def test_quick_grid_end_to_end_on_a_fake_corpus(tmp_path):
+    from kspikese.data.testing import make_fake_corpus
+
+    make_fake_corpus(tmp_path / "data")
+    settings = tmp_path / "p.yaml"
+    settings.write_text("finetune_steps: 1\nvalid_utterances: 1\nenergy_frames: 1\n"
+                        "grid: {target_spikes: [30, 1], v0: [0.5], timesteps: [1], "
+                        "penalty_weight: [0]}\n")
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        md = pareto.run_grid("table1", quick=True, results=tmp_path / "results",
+                             data_dir=tmp_path / "data", settings_path=settings)
+    out = tmp_path / "results" / "pareto"
+    for suffix in ("md", "csv", "json", "png"):
+        assert (out / f"table1-quick.{suffix}").is_file()
+    payload = json.loads((out / "table1-quick.json").read_text())
+    pts = payload["points"]
+    assert [p["target_spikes"] for p in pts] == [30.0, 1.0]
+    # fewer spikes per neuron at the percentile -> fewer synaptic events
+    assert pts[1]["synaptic_events"] < pts[0]["synaptic_events"]
+    flags = pareto.pareto_front([payload["ann"]["j"]["cpu"]] + [p["j"]["cpu-events"] for p in pts],
+                                [payload["ann"]["si_snr"]] + [p["si_snr_finetuned"] for p in pts])
+    assert flags == [payload["ann"]["pareto"]] + [p["pareto"] for p in pts]
+    assert "SYNTHETIC" in md
+    # a second run reuses the cached points and the run's ANN
+    again = pareto.run_grid("table1", quick=True, results=tmp_path / "results",
+                            data_dir=tmp_path / "data", settings_path=settings)
+    assert "the run's trained ANN" in again and "trained now" not in again
+
+
+def test_cli_bad_ann_named_before_anything_is_made(tmp_path, capsys):
+    from kspikese import cli
+
+    results = tmp_path / "results"
+    assert cli.main(["pareto", "--table", "table1", "--ann", "no-such-ann", "--results",
+                     str(results)]) == 2
+    assert "kspikese pareto: error: --ann no-such-ann: unknown model 'no-such-ann'" in (
+        capsys.readouterr().err)
+    assert not results.exists()
+
+
+def test_cli_bad_settings_named(tmp_path, capsys):
+    from kspikese import cli
+
+    bad = tmp_path / "p.yaml"
+    bad.write_text("grid: {}\n")
+    assert cli.main(["pareto", "--settings", str(bad), "--results", str(tmp_path / "r")]) == 2
+    assert f"kspikese pareto: error: {bad}: missing" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
