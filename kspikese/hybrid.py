@@ -46,6 +46,7 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
         Passed to Keras.
     loss, metrics : optional
         Default: the SNR loss ``-10 log10(‖s‖² / ‖s − ŝ‖²)``, with SI-SNR and SNR as metrics.
+        ``loss`` may be a YAML value for :func:`kspikese.losses.get` (``"thresholded_snr"``).
     monitor, mode : str
         What early stopping watches and whether more (``"max"``) or less (``"min"``) is better.
     callbacks : sequence
@@ -67,10 +68,12 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     list of dict
         One row per epoch (training and validation metrics, wall time).
     """
+    from kspikese import losses
+
     return training.fit_resumable(
         model, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-        verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
+        verbose=verbose, loss=losses.get(loss), metrics=metrics, monitor=monitor, mode=mode,
         callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm,
         strategy=strategy, replica_data=replica_data)
 
@@ -122,8 +125,10 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     list of dict
         One row per epoch.
     """
-    from kspikese import spike_penalty as penalty
+    from kspikese import losses, spike_penalty as penalty
 
+    if "loss" in kwargs:
+        kwargs["loss"] = losses.get(kwargs["loss"])
     cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout"}
     log = penalty.SpikeCountLog(valid, kwargs.get("validation_steps") or 2, cfg["readout"])
     with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):
@@ -133,7 +138,7 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
 
 
 STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
-              "warmup_steps", "clipnorm", "spike_penalty")
+              "warmup_steps", "clipnorm", "spike_penalty", "loss")
 
 
 def stage_settings(section):

@@ -9,6 +9,18 @@ energies so that silent frames (all-zero padding) give a finite loss:
 
     L = -10 log10( (||s||² + eps) / (||s - ŝ||² + eps) )
 
+Thresholded SNR loss (:func:`thresholded_snr_loss`, after Wisdom et al. 2020's soft threshold),
+with ``τ = 10^(-snr_max/10)`` and an energy floor ``δ = N · floor_rms²`` for frames of ``N``
+samples:
+
+    L_τ = 10 log10( ||s - ŝ||² + τ ||s||² + δ ) - 10 log10( ||s||² + δ )
+
+``τ`` caps the reward of one frame at ``snr_max`` dB, and ``δ`` keeps silent or near-silent
+frames (padding, pauses) from dominating: with the plain loss a frame with ``||s||² ≈ 0`` costs
+``10 log10(||ŝ||² / eps)`` (tens of dB) and pulls with a gradient ``∝ 1 / ||ŝ||²``; with ``δ``
+its loss is ``10 log10(1 + ||ŝ||² / δ)``, bounded in slope by ``1 / δ``.  For loud frames
+(``||s||² ≫ δ``) and SNRs below ``snr_max`` it is the plain SNR loss.
+
 SI-SNR (used for early stopping) projects ŝ on the zero-mean target:
 ``t = <ŝ, s> s / ||s||²``, ``SI-SNR = 10 log10(||t||² / ||ŝ - t||²)``.
 """
@@ -30,6 +42,46 @@ def snr_loss(y_true, y_pred):
     """Negative SNR in dB, one value per example (Keras averages over the batch)."""
     s, s_hat = _flat(y_true), _flat(y_pred)
     return -_db(tf.reduce_sum(s**2, -1), tf.reduce_sum((s - s_hat) ** 2, -1))
+
+
+def thresholded_snr_loss(snr_max_db=30.0, floor_rms=1e-3):
+    """The thresholded SNR loss ``L_τ`` (module docstring) as a Keras loss, one value per example.
+
+    ``snr_max_db``: the SNR (dB) above which a frame earns nothing more; ``floor_rms``: the RMS
+    (in full-scale units) of the energy floor, ``δ = N · floor_rms²``.
+    """
+    tau = 10.0 ** (-float(snr_max_db) / 10.0)
+    floor_sq = float(floor_rms) ** 2
+
+    def loss(y_true, y_pred):
+        s, s_hat = _flat(y_true), _flat(y_pred)
+        delta = floor_sq * tf.cast(tf.shape(s)[-1], tf.float32)
+        energy = tf.reduce_sum(s**2, -1)
+        err = tf.reduce_sum((s - s_hat) ** 2, -1)
+        return 10.0 * (tf.math.log(err + tau * energy + delta)
+                       - tf.math.log(energy + delta)) / tf.math.log(10.0)
+
+    loss.__name__ = "thresholded_snr_loss"
+    return loss
+
+
+LOSSES = {"snr": lambda: snr_loss, "thresholded_snr": thresholded_snr_loss}
+
+
+def get(spec):
+    """A Keras loss from a YAML ``loss:`` value: ``None`` or ``"snr"`` (the paper's SNR loss),
+    ``"thresholded_snr"``, or ``{"name": ..., **kwargs}`` (e.g. ``snr_max_db``, ``floor_rms``)."""
+    if spec is None or callable(spec):
+        return snr_loss if spec is None else spec
+    kwargs = {}
+    if isinstance(spec, dict):
+        kwargs = {k: v for k, v in spec.items() if k != "name"}
+        spec = spec.get("name")
+    if spec not in LOSSES:
+        raise ValueError(f"loss: unknown loss {spec!r}; expected one of {sorted(LOSSES)}")
+    if spec == "snr" and kwargs:
+        raise ValueError(f"loss: 'snr' takes no settings, got {sorted(kwargs)}")
+    return LOSSES[spec](**kwargs)
 
 
 def si_snr(y_true, y_pred):

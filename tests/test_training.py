@@ -26,6 +26,26 @@ def test_snr_loss_hand_values():
     assert float(losses.snr(s, s + e)[0]) == pytest.approx(20.0, abs=1e-3)
 
 
+def test_thresholded_snr_loss_hand_values():
+    loss = losses.thresholded_snr_loss(snr_max_db=30.0, floor_rms=0.1)  # δ = 8 · 0.01 = 0.08
+    s = np.zeros((1, 8, 1), np.float32)
+    s[0, 0, 0] = 1.0
+    # estimate 0.5 s: 10 log10((0.25 + 1e-3 + 0.08) / (1 + 0.08)) = -5.1360 dB
+    assert float(loss(s, 0.5 * s)[0]) == pytest.approx(-5.1360, abs=1e-3)
+    # a perfect estimate earns at most snr_max (here the floor caps it first: -10 log10(1.08/0.081))
+    assert float(loss(s, s)[0]) == pytest.approx(-11.249, abs=1e-3)
+    # a silent target: 10 log10(1 + ||ŝ||² / δ), bounded, not the plain loss's ~+70 dB
+    silent, out = np.zeros_like(s), np.full_like(s, 0.01)  # ||ŝ||² = 8e-4
+    assert float(loss(silent, out)[0]) == pytest.approx(10 * np.log10(1 + 8e-4 / 0.08), abs=1e-4)
+    assert float(losses.snr_loss(silent, out)[0]) > 40
+    # the YAML forms
+    assert losses.get(None) is losses.snr_loss and losses.get("snr") is losses.snr_loss
+    tuned = losses.get({"name": "thresholded_snr", "snr_max_db": 30.0, "floor_rms": 0.1})
+    assert float(tuned(s, 0.5 * s)[0]) == pytest.approx(-5.1360, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        losses.get("l1")
+
+
 def test_si_snr_ignores_scale_and_agrees_with_numpy_metric():
     rng = np.random.default_rng(0)
     s = rng.standard_normal((2, 256, 1)).astype(np.float32)
