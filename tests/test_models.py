@@ -267,3 +267,6 @@ def test_wave_u_net_input_skip_feeds_the_samples_to_the_readout():
     snn = to_spiking(scale_activations(skip, 1000.0), dt=1e2, seed=0)
     snn.set_weights(scale_activations(skip, 1000.0).get_weights())
     assert rel_err(skip(x).numpy(), snn(x).numpy()) < 1e-3
+    # "identity" starts there: the untrained model returns its input
+    start = models.build_wave_u_net(frame_len=512, depth=3, filters=4, input_skip="identity")
+    np.testing.assert_allclose(start(x).numpy(), x, atol=1e-6)

@@ -55,7 +55,11 @@ def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=No
     after the 19 ReLU layers of the deepest path.  ``he_uniform`` draws ``Var(w) = 2 / fan_in``,
     which keeps it (He et al. 2015), so the deep path carries signal and gradient from step one.
     ``input_skip``: concatenate the input samples to the last decoder features before the
-    readout (Stoller et al. 2018).  The output layer is named ``readout``.
+    readout (Stoller et al. 2018); ``"identity"`` also starts the readout as the identity map
+    (``y = x``: its centre tap on the audio channel 1, every other weight and the bias 0, as
+    in zero-initialised residual branches, Goyal et al. 2017, Zhang et al. 2019), so the untrained
+    model scores the noisy input and training only learns what to remove.  The output layer is
+    named ``readout``.
     """
     depth = int(depth)
     if depth < 1:
@@ -99,5 +103,11 @@ def build_wave_u_net(frame_len=16384, depth=8, filters=24, bottleneck_filters=No
                                name=f"u{i}_conv", **init)(x)
     if input_skip:
         x = _L.Concatenate(name="input_skip")([x, inputs])
-    outputs = _L.Conv1D(1, readout_kernel, padding="same", name="readout", **init)(x)
+    readout = _L.Conv1D(1, readout_kernel, padding="same", name="readout", **init)
+    outputs = readout(x)
+    if input_skip == "identity":
+        kernel, bias = readout.get_weights()
+        kernel[:] = 0.0
+        kernel[readout_kernel // 2, -1, 0] = 1.0  # the centre tap of the audio channel
+        readout.set_weights([kernel, bias * 0.0])
     return tf.keras.Model(inputs, outputs, name=name)
