@@ -180,8 +180,12 @@ def barrier(strategy):
         return 1
     import tensorflow as tf
 
-    ones = strategy.run(lambda: tf.constant(1.0))
-    return int(round(float(strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None))))
+    @tf.function
+    def count():
+        ones = strategy.run(lambda: tf.constant(1.0))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
+
+    return int(round(float(count())))
 
 
 def workers_in(strategy):

@@ -5,6 +5,8 @@ optional gradient clipping): every epoch ends with a checkpoint of weights and o
 and a JSON state file written atomically, so the same call after a crash (even SIGKILL
 mid-epoch) continues from the last finished epoch and no file is ever half-written.
 :func:`recalibrate_batchnorm` re-estimates BatchNormalization statistics before validation.
+Given a ``tf.distribute`` strategy, the same loop trains data-parallel on several devices or
+machines (:mod:`kspikese.distribute`) and follows the same schedule per global batch.
 """
 
 import csv
@@ -196,6 +198,8 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         with strategy.scope():
             compiled(trained)
     ckpt = tf.train.Checkpoint(model=trained, optimizer=trained.optimizer)
+    # the chief has cleared another config's work (or --force) before anyone reads the state
+    distribute.barrier(strategy)
     state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
                                     "history": [], "done": False}
     if state["epoch"] > 0:
