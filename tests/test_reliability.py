@@ -22,7 +22,7 @@ from kspikese import enhancement as E
 from kspikese import files, hub, shipped
 from kspikese.cli import main
 from kspikese.dsp import OverlapAdd
-from kspikese.metrics import evaluate_pair, evaluate_set
+from kspikese.metrics import check_pair, evaluate_pair, evaluate_set
 from kspikese.metrics.evaluate import MIN_SAMPLES
 from kspikese.metrics.testsignals import noisy_copy, speech_like
 
@@ -183,9 +183,14 @@ def test_4_metrics_scale_integer_signals_too():
     clean = speech_like(1.0, seed=0)
     noisy = noisy_copy(clean, 5.0, seed=1)
     to16 = lambda x: np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)  # noqa: E731
+    c, e = check_pair(to16(clean), to16(noisy))  # what every measure (DNSMOS: level-dependent) sees
+    assert np.array_equal(c, to16(clean) / 32768.0) and np.array_equal(e, to16(noisy) / 32768.0)
     ints = evaluate_pair(to16(clean), to16(noisy), metrics=["snr", "pesq"])
     floats = evaluate_pair(to16(clean) / 32768.0, to16(noisy) / 32768.0, metrics=["snr", "pesq"])
     assert ints == floats
+    with pytest.raises(ValueError, match="enhanced signal is not a numeric array of samples: "
+                                         "dtype complex128"):
+        check_pair(clean, clean.astype(complex))
 
 
 # --------------------------------------------------------- 5: NaN/inf model output is an error
