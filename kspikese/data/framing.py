@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from kspikese.files import AudioError
+from kspikese.files import AudioError, sf_name
 
 FRAME_LEN = 16384
 
@@ -76,7 +76,7 @@ def _frame_counts(pairs, frame_len):
     counts = []
     for _, c, _ in pairs:
         try:
-            info = sf.info(str(c))
+            info = sf.info(sf_name(c))
             n = int(np.ceil(info.frames * SR / info.samplerate))
         except Exception:  # SPHERE or unreadable: find out when reading it
             n = frame_len

@@ -5,9 +5,9 @@
 - :mod:`~kspikese.dsp.resample`: :class:`StreamResampler`, block-wise soxr resampling.
 """
 
-from kspikese.dsp.overlap_add import (OVERLAP, NonFiniteOutput, OverlapAdd, crossfade_ramp, num_frames,
-                                      overlap_samples, synthesis_window)
+from kspikese.dsp.overlap_add import (OVERLAP, NonFiniteOutput, OverlapAdd, crossfade_ramp,
+                                      num_frames, overlap_samples, synthesis_window)
 from kspikese.dsp.resample import StreamResampler
 
-__all__ = ["NonFiniteOutput", "OVERLAP", "OverlapAdd", "StreamResampler", "crossfade_ramp", "num_frames",
-           "overlap_samples", "synthesis_window"]
+__all__ = ["NonFiniteOutput", "OVERLAP", "OverlapAdd", "StreamResampler", "crossfade_ramp",
+           "num_frames", "overlap_samples", "synthesis_window"]
