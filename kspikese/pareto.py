@@ -103,6 +103,17 @@ def grid_points(grid):
 
 
 # ------------------------------------------------------------------------------- front
+def from_json(row):
+    """A point as read back from JSON: the ``null`` that stands for NaN (an SI-SNR of a silent
+    output) becomes NaN again."""
+    def number(v):
+        return float("nan") if v is None else v
+
+    out = {k: (number(v) if k not in ("v0",) else v) for k, v in row.items() if k != "j"}
+    out["j"] = {d: number(v) for d, v in row.get("j", {}).items()}
+    return out
+
+
 def pareto_front(costs, qualities):
     """Which points are Pareto-optimal for (lower cost, higher quality).
 
@@ -343,7 +354,7 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
                                   settings["energy_frames"], seed)
         path = out / "points" / stem / f"{key}.json"
         if path.exists() and not force:
-            points.append(json.loads(path.read_text()))
+            points.append(from_json(json.loads(path.read_text())))
             continue
         t1 = time.perf_counter()
         snn = hybrid.convert(ann, calibration, seed=seed, **conv)

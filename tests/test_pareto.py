@@ -139,3 +139,15 @@ def test_cli_bad_settings_named(tmp_path, capsys):
     assert cli.main(["pareto", "--settings", str(bad), "--results", str(tmp_path / "r")]) == 2
     assert f"kspikese pareto: error: {bad}: missing" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_cached_point_with_nan_reads_back(tmp_path):
+    from kspikese import files
+
+    point = _point(0.1, NAN, 5)
+    files.write_json(tmp_path / "p.json", point)
+    back = pareto.from_json(json.loads((tmp_path / "p.json").read_text()))
+    assert math.isnan(back["si_snr_finetuned"]) and back["v0"] == 0.5
+    ann = {"si_snr": 1.0, "macs": 10, "params": 1, "j": {"cpu": 1.0}}
+    pareto.mark(ann, [back])
+    assert back["pareto"] is False and back["meets_target"] is False
