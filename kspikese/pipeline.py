@@ -81,10 +81,26 @@ def convert_ann(run, ann, corpus):
     return run.stage("convert", lambda folder: snn_from(ann, run.cfg, corpus, run.seed))
 
 
+def random_ann(cfg, seed):
+    """The config's ANN with every kernel and bias drawn afresh from its layer's initializer.
+
+    A builder may set some weights by hand (Wave-U-Net's ``input_skip="identity"`` starts the
+    readout as ``y = x``); the Random baseline must not inherit that start, or it would score the
+    noisy input instead of what random weights give."""
+    model = build_ann(cfg, seed)
+    for layer in model.layers:
+        for name in ("kernel", "depthwise_kernel", "pointwise_kernel", "bias"):
+            var, init = getattr(layer, name, None), getattr(layer, f"{name}_initializer", None)
+            if var is not None and init is not None and hasattr(var, "assign"):
+                var.assign(init(var.shape, var.dtype))
+    return model
+
+
 def random_snn(run, corpus):
-    """The Random SNN baseline: the same graph with fresh random weights, scaled the same way."""
+    """The Random SNN baseline: the same graph with fresh random weights (:func:`random_ann`),
+    scaled the same way."""
     return run.stage("random", lambda folder: snn_from(
-        build_ann(run.cfg, run.seed + RANDOM_SEED_OFFSET), run.cfg, corpus, run.seed))
+        random_ann(run.cfg, run.seed + RANDOM_SEED_OFFSET), run.cfg, corpus, run.seed))
 
 
 def finetune_snn(run, corpus, verbose=2, strategy=None):

@@ -270,3 +270,21 @@ def test_wave_u_net_input_skip_feeds_the_samples_to_the_readout():
     # "identity" starts there: the untrained model returns its input
     start = models.build_wave_u_net(frame_len=512, depth=3, filters=4, input_skip="identity")
     np.testing.assert_allclose(start(x).numpy(), x, atol=1e-6)
+
+
+def test_random_baseline_does_not_inherit_the_identity_start():
+    """Table 1's ANN starts as y = x (input_skip: identity); its Random baseline draws every
+    kernel and bias afresh, so it is a random map, not the noisy input."""
+    from kspikese import config as configs, pipeline
+
+    cfg = configs.load("table1", quick=True)
+    assert cfg["model_kwargs"]["input_skip"] == "identity"
+    x = audio(1, cfg["frame_len"])
+    start, rnd = pipeline.build_ann(cfg, 7), pipeline.random_ann(cfg, 7)
+    np.testing.assert_allclose(start(x).numpy(), x, atol=1e-6)
+    kernel = rnd.get_layer("readout").kernel.numpy()
+    assert np.count_nonzero(kernel[:, :-1]) == kernel[:, :-1].size  # feature weights drawn
+    assert rel_err(x, rnd(x).numpy()) > 0.5
+    # the same seed gives the same random baseline
+    np.testing.assert_array_equal(pipeline.random_ann(cfg, 7).get_weights()[0],
+                                  rnd.get_weights()[0])
