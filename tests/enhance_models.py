@@ -12,3 +12,10 @@ def gain_bias_model(gain=0.5, bias=0.25, frame=None):
         bias_initializer=tf.keras.initializers.Constant(bias),
     )(x)  # fmt: skip
     return tf.keras.Model(x, y)
+
+
+def identity_model(frame=None):
+    """y = x: a 1x1 convolution with a unit kernel."""
+    x = tf.keras.Input((frame, 1))
+    y = tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
+    return tf.keras.Model(x, y)

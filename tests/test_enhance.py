@@ -14,15 +14,9 @@ from kspikese import files, hub, publish
 from kspikese import shipped as W
 from kspikese.data.framing import FRAME_LEN
 from kspikese.metrics.snr import si_snr
-from enhance_models import gain_bias_model
+from enhance_models import gain_bias_model, identity_model
 
 # ------------------------------------------------------------------------------- tiny models
-
-
-def identity_model(frame=None):
-    x = tf.keras.Input((frame, 1))
-    y = tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
-    return tf.keras.Model(x, y)
 
 
 def lowpass_model(taps=5, frame=None):

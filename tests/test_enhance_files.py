@@ -11,14 +11,7 @@ import tensorflow as tf
 from kspikese import enhancement as E
 from kspikese.cli import main
 from kspikese.inference import model_fn
-from enhance_models import gain_bias_model
-
-
-def identity_model():
-    x = tf.keras.Input((None, 1))
-    return tf.keras.Model(
-        x, tf.keras.layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones")(x)
-    )
+from enhance_models import gain_bias_model, identity_model
 
 
 @pytest.fixture(scope="module")
