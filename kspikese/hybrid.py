@@ -68,12 +68,10 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     list of dict
         One row per epoch (training and validation metrics, wall time).
     """
-    from kspikese import losses
-
     return training.fit_resumable(
         model, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-        verbose=verbose, loss=losses.get(loss), metrics=metrics, monitor=monitor, mode=mode,
+        verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
         callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm,
         strategy=strategy, replica_data=replica_data)
 
@@ -125,10 +123,8 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     list of dict
         One row per epoch.
     """
-    from kspikese import losses, spike_penalty as penalty
+    from kspikese import spike_penalty as penalty
 
-    if "loss" in kwargs:
-        kwargs["loss"] = losses.get(kwargs["loss"])
     cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout"}
     log = penalty.SpikeCountLog(valid, kwargs.get("validation_steps") or 2, cfg["readout"])
     with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):

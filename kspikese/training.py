@@ -80,12 +80,12 @@ def learning_rate(lr, schedule="constant", warmup_steps=0, total_steps=None):
 
 
 def compile_model(model, lr, loss=None, metrics=None, clipnorm=None):
-    """Compile ``model`` with Adam(``lr``) and ``loss`` (default: the SNR loss, with SI-SNR and
-    SNR as metrics); ``lr`` may be a schedule (:func:`learning_rate`), ``clipnorm`` clips each
-    gradient's norm."""
+    """Compile ``model`` with Adam(``lr``) and ``loss`` (a Keras loss or a YAML ``loss:`` value for
+    :func:`kspikese.losses.get`; default: the SNR loss, with SI-SNR and SNR as metrics); ``lr`` may
+    be a schedule (:func:`learning_rate`), ``clipnorm`` clips each gradient's norm."""
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=lr, clipnorm=clipnorm),
-        loss=losses.snr_loss if loss is None else loss,
+        loss=losses.get(loss),
         metrics=[losses.si_snr, losses.snr] if metrics is None else list(metrics),
     )
     return model

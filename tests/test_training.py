@@ -44,6 +44,10 @@ def test_thresholded_snr_loss_hand_values():
     assert float(tuned(s, 0.5 * s)[0]) == pytest.approx(-5.1360, abs=1e-3)
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         losses.get("l1")
+    # a YAML value reaches Keras through compile_model, the one place losses are resolved
+    model = tf.keras.Sequential([tf.keras.Input((8, 1)), tf.keras.layers.Conv1D(1, 1)])
+    training.compile_model(model, 1e-3, loss="thresholded_snr")
+    assert model.loss.__name__ == "thresholded_snr_loss"
 
 
 def test_si_snr_ignores_scale_and_agrees_with_numpy_metric():

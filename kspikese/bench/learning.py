@@ -49,14 +49,14 @@ def curve(cfg, corpus, budget_s, eval_every, validation_frames, seed=0):
     The first point is the untrained model (0 steps, 0 s).  Every score uses the same first
     ``validation_frames`` validation frames, whatever the recipe's batch size.
     """
-    from kspikese import losses, pipeline, training
+    from kspikese import pipeline, training
 
     ann_cfg = cfg["ann"]
     model = pipeline.build_ann(cfg, seed)
     planned = int(ann_cfg["epochs"]) * int(ann_cfg.get("steps_per_epoch") or eval_every)
     lr = training.learning_rate(ann_cfg["lr"], ann_cfg.get("schedule", "constant"),
                                 ann_cfg.get("warmup_steps", 0), planned)
-    training.compile_model(model, lr, loss=losses.get(ann_cfg.get("loss")),
+    training.compile_model(model, lr, loss=ann_cfg.get("loss"),
                            clipnorm=ann_cfg.get("clipnorm"))
     validation_steps = max(1, int(validation_frames) // int(cfg.get("batch_size", 8)))
     valid = corpus.validation_stream()
