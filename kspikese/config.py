@@ -87,6 +87,27 @@ def check(cfg, path):
         if absent:
             raise ConfigError(f"{path}: `{section}:` is missing {absent}")
     check_training_data(cfg, path)
+    check_operating_point(cfg, path)
+
+
+#: the keys of an optional ``operating_point:`` section (issue 13: where the rate-control knobs of
+#: ``convert:``/``finetune:`` were chosen); the knobs themselves stay where the pipeline reads them
+OPERATING_KEYS = {"front": "the command and file of the front the point was chosen from",
+                  "why": "why this point (what it costs and scores there)"}
+
+
+def check_operating_point(cfg, path):
+    """The ``operating_point:`` section (``{}`` when absent); :class:`ConfigError` naming the
+    file unless it is a mapping of non-empty strings with keys among :data:`OPERATING_KEYS`."""
+    where = f"{path}: `operating_point:`"
+    try:
+        stated = check_keys(cfg.get("operating_point"), OPERATING_KEYS, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for key, value in stated.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where} {key} must be a non-empty string, got {value!r}")
+    return stated
 
 
 def check_training_data(cfg, path):

@@ -167,7 +167,7 @@ def mark(ann, points):
 HEADER = ["Model", "target spikes", "v0", "T", "penalty w", "val SI-SNR converted (dB)",
           "val SI-SNR fine-tuned (dB)", "spikes/neuron/step", "synaptic events/inf",
           "events / ANN MACs"] + [f"J/inf {d}" for d in DEVICES] + [
-          "ANN/SNN (cpu-events)", "Pareto", "target met"]
+          "ANN/SNN (cpu-events)", "Pareto", "target met", "table's point"]
 
 
 def _g(x, digits=3):
@@ -181,7 +181,7 @@ def table_rows(ann, points):
     rows = [["ANN", "–", "–", "–", "–", _g(ann["si_snr"], 4), _g(ann["si_snr"], 4), "–",
              f"{_g(float(ann['macs']))} (MACs)", "1"]
             + [_g(ann["j"]["cpu"]) if d == "cpu" else "–" for d in DEVICES]
-            + ["1", "yes" if ann["pareto"] else "", ""]]
+            + ["1", "yes" if ann["pareto"] else "", "", ""]]
     for p in points:
         rows.append(["SNN", _g(p["target_spikes"]), str(p["v0"]), str(p["timesteps"]),
                      _g(p["penalty_weight"]), _g(p["si_snr_converted"], 4),
@@ -189,7 +189,8 @@ def table_rows(ann, points):
                      _g(p["synaptic_events"]), _g(p["events_per_mac"])]
                     + [_g(p["j"][d]) for d in DEVICES]
                     + [_g(p["ann_snn_ratio"]), "yes" if p["pareto"] else "",
-                       "yes" if p["meets_target"] else ""])
+                       "yes" if p["meets_target"] else "",
+                       "yes" if p.get("operating_point") else ""])
     return rows
 
 
@@ -223,6 +224,10 @@ def write_outputs(out_dir, stem, ann, points, info):
           f"on {FRONT_DEVICE} and higher or equal fine-tuned SI-SNR. Target (issue 13): fine-tuned "
           f"SI-SNR ≥ ANN − {TARGET_DB} dB with synaptic events ≤ ANN MACs / {TARGET_RATIO:g}: "
           f"{len(met)} of {len(points)} points. Pareto-optimal SNN points: {len(chosen)}.\n\n"
+          f"The table's operating point (its YAML's `convert:`/`finetune:`): "
+          f"{describe_operating_point(info['operating_point'])}"
+          + ("" if any(p.get("operating_point") for p in points) else " — not on this grid")
+          + ".\n\n"
           f"![front]({stem}.png)\n")
     report.write_all(out_dir, stem, md, HEADER, rows,
                      {"info": info, "ann": ann, "points": points, "header": HEADER})
@@ -260,6 +265,63 @@ def plot(ann, points, path, title):
     fig.suptitle(f"accuracy–energy front, {title} (dashed: ANN − {TARGET_DB} dB; dotted: "
                  f"1/{TARGET_RATIO:g} of the ANN)", fontsize=9)
     save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------- operating point
+def operating_point(cfg):
+    """The table's operating point: its rate-control knobs and the front they came from.
+
+    The knobs are read where the pipeline reads them (``convert:`` ``target_spikes``,
+    ``percentile``, ``v0``, ``timesteps``; ``finetune: spike_penalty:``), so the point stated is
+    the point run; ``operating_point:`` (optional) only says where it came from: ``front``, ``why``.
+
+    Returns
+    -------
+    dict
+        ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
+        penalty_target, front, why}``; ``front``/``why`` are ``None`` when not stated.
+
+    Raises
+    ------
+    kspikese.config.ConfigError
+        Naming the YAML file, for an ``operating_point:`` that is not a mapping of strings with
+        the keys of :data:`kspikese.config.OPERATING_KEYS`.
+    """
+    stated = configs.check_operating_point(cfg, cfg.get("source"))
+    penalty = (cfg.get("finetune") or {}).get("spike_penalty")
+    conv = cfg["convert"]
+    data_scale = conv.get("activation_scale", "data") == "data"
+    return {"activation_scale": conv.get("activation_scale", "data"),
+            "target_spikes": float(conv.get("target_spikes", 30)) if data_scale else None,
+            "percentile": float(conv.get("percentile", 99.9)) if data_scale else None,
+            "v0": conv.get("v0", "random"), "timesteps": int(conv.get("timesteps", 1)),
+            "penalty_weight": float(penalty["weight"]) if penalty else 0.0,
+            "penalty_target": float(penalty.get("target", 0.0)) if penalty else 0.0,
+            "front": stated.get("front"), "why": stated.get("why")}
+
+
+def describe_operating_point(op):
+    """One line for tables: ``target 30 spikes at the 99.9th percentile, v0 random, T 1, no
+    spike penalty (front: ...)``."""
+    scale = (f"target {op['target_spikes']:g} spikes at the {op['percentile']:g}th percentile"
+             if op["target_spikes"] is not None else f"activation scale {op['activation_scale']}")
+    penalty = (f"spike penalty w {op['penalty_weight']:g} above {op['penalty_target']:g}"
+               if op["penalty_weight"] else "no spike penalty")
+    text = f"{scale}, v0 {op['v0']}, T {op['timesteps']}, {penalty}"
+    if op["front"]:
+        text += f"; chosen from {op['front']}"
+    if op["why"]:
+        text += f" ({op['why'].strip()})"
+    return text
+
+
+def is_operating_point(point, op, penalty_target=0.0):
+    """Whether a grid point has the table's operating-point knobs (v0 compared as text)."""
+    return (op["target_spikes"] is not None
+            and math.isclose(point["target_spikes"], op["target_spikes"])
+            and str(point["v0"]) == str(op["v0"]) and int(point["timesteps"]) == op["timesteps"]
+            and math.isclose(point["penalty_weight"], op["penalty_weight"])
+            and (not op["penalty_weight"] or math.isclose(penalty_target, op["penalty_target"])))
 
 
 # ------------------------------------------------------------------------------- points
@@ -345,6 +407,7 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
     for k in ("schedule", "warmup_steps", "spike_penalty"):  # one short constant-rate epoch
         ft_cfg.pop(k, None)
     penalty_target = float(settings.get("penalty_target", 0.0))
+    op = operating_point(cfg)
     points = []
     for i, point in enumerate(settings["points"]):
         conv = point_settings(cfg, point)
@@ -381,11 +444,14 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
               f"{row['synaptic_events']:.3g} events ({row['synaptic_events'] / ann_row['macs']:.3g}"
               f" x ANN MACs), {row['j'][FRONT_DEVICE]:.3g} J {FRONT_DEVICE} "
               f"({row['seconds']:.0f} s)", flush=True)
+    for p in points:
+        p["operating_point"] = is_operating_point(p, op, penalty_target)
     info = {"table": run_.table, "title": cfg["title"], "quick": bool(quick), "seed": seed,
             "ann_from": ann_from, "data": corpus.info, "valid_utterances": len(valid),
             "energy_frames": int(len(frames)), "frame_len": int(cfg["frame_len"]),
             "finetune_steps": steps, "finetune_lr": cfg["finetune"]["lr"],
             "penalty_target": penalty_target, "convert": cfg["convert"],
+            "operating_point": op,
             "settings": str(settings_path), "runtime_s": round(time.perf_counter() - t0, 1)}
     return write_outputs(out, stem, ann_row, points, info)
 

@@ -8,7 +8,7 @@ import pytest
 
 import kspikese  # noqa: F401
 from kspikese import config as configs
-from kspikese import energy
+from kspikese import energy, pareto
 from kspikese.energy import table5, table5_report
 from test_energy import tiny_conv_tasnet, tiny_wave_u_net
 
@@ -26,6 +26,7 @@ def written(tmp_path_factory):
         paper = table5.paper_energy(configs.load(table))
         entry = table5.summarize(costs, "untrained (test)", info, paper)
         entry["key"] = key
+        entry["operating_point"] = pareto.operating_point(configs.load(table))
         entries.append(entry)
         costs_by_model[key] = costs
     table5_report.write_outputs(out, entries, costs_by_model, untrained=True)
@@ -38,6 +39,9 @@ def test_table5_files_and_labels(written):
     assert "UNTRAINED" in md and "14.6" in md and "44.4" in md
     assert "random test frames" in md and "untrained (test)" in md
     assert "non-overlapping frames" in md and "paper_energy" in md
+    for table in ("table1", "table3"):
+        op = pareto.describe_operating_point(pareto.operating_point(configs.load(table)))
+        assert f"  Operating point: {op}." in md
     for key in ("wave_u_net", "conv_tasnet"):
         assert (out / f"layers_{key}.md").exists() and (out / f"layers_{key}.csv").exists()
         png = (out / f"layers_{key}.png").read_bytes()

@@ -72,7 +72,13 @@ def test_write_outputs_flags_and_files(tmp_path):
     info = {"table": "tableX", "title": "tiny", "quick": True, "ann_from": "hand-made",
             "data": {"corpus": "hand corpus", "synthetic": True}, "valid_utterances": 2,
             "energy_frames": 2, "frame_len": 64, "finetune_steps": 1, "finetune_lr": 1e-4,
-            "penalty_target": 0.0, "convert": {"dt": 1.0}}
+            "penalty_target": 0.0, "convert": {"dt": 1.0},
+            "operating_point": {"activation_scale": "data", "target_spikes": 3.0,
+                                "percentile": 99.0, "v0": 0.5, "timesteps": 2,
+                                "penalty_weight": 0.0, "penalty_target": 0.0,
+                                "front": "a hand-made front", "why": None}}
+    for p in points:
+        p["operating_point"] = pareto.is_operating_point(p, info["operating_point"])
     md = pareto.write_outputs(tmp_path, "tableX-quick", ann, points, info)
     payload = json.loads((tmp_path / "tableX-quick.json").read_text())
     assert payload["ann"]["pareto"] is True
@@ -83,8 +89,11 @@ def test_write_outputs_flags_and_files(tmp_path):
     with open(tmp_path / "tableX-quick.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == pareto.HEADER and len(rows) == 1 + 1 + len(points)
-    assert [r[-2] for r in rows[1:]] == ["yes", "yes", "yes", "", "yes", ""]
-    assert [r[-1] for r in rows[2:]] == ["yes", "", "", "", ""]
+    assert [r[-3] for r in rows[1:]] == ["yes", "yes", "yes", "", "yes", ""]
+    assert [r[-2] for r in rows[2:]] == ["yes", "", "", "", ""]
+    assert [r[-1] for r in rows[1:]] == ["", "", "", "", "yes", ""]  # the only T = 2 point
+    assert ("operating point (its YAML's `convert:`/`finetune:`): target 3 spikes at the 99th "
+            "percentile, v0 0.5, T 2, no spike penalty; chosen from a hand-made front.") in md
     assert (tmp_path / "tableX-quick.png").stat().st_size > 5000
     assert "hand corpus (SYNTHETIC stand-in audio)" in md and "ANN: hand-made." in md
     assert "1 of 5 points" in md and "QUICK run" in md
@@ -151,3 +160,50 @@ def test_cached_point_with_nan_reads_back(tmp_path):
     ann = {"si_snr": 1.0, "macs": 10, "params": 1, "j": {"cpu": 1.0}}
     pareto.mark(ann, [back])
     assert back["pareto"] is False and back["meets_target"] is False
+
+
+def test_operating_point_read_from_the_knobs_the_pipeline_uses():
+    from kspikese import config as configs
+
+    cfg = configs.load("table1", overrides={
+        "convert": {"target_spikes": 15, "v0": 0.5},
+        "finetune": {"spike_penalty": {"weight": 2, "target": 0.1}},
+        "operating_point": {"front": "make pareto", "why": "cheapest within 0.5 dB"}})
+    op = pareto.operating_point(cfg)
+    assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
+                  "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0, "penalty_target": 0.1,
+                  "front": "make pareto", "why": "cheapest within 0.5 dB"}
+    assert pareto.describe_operating_point(op) == (
+        "target 15 spikes at the 99.9th percentile, v0 0.5, T 1, spike penalty w 2 above 0.1; "
+        "chosen from make pareto (cheapest within 0.5 dB)")
+    point = {"target_spikes": 15.0, "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0}
+    assert pareto.is_operating_point(point, op, penalty_target=0.1)
+    assert not pareto.is_operating_point(point, op, penalty_target=0.0)
+    assert not pareto.is_operating_point({**point, "v0": "random"}, op, penalty_target=0.1)
+    assert not pareto.is_operating_point({**point, "target_spikes": 10.0}, op, 0.1)
+    int16 = pareto.operating_point(configs.load("table1", overrides={
+        "convert": {"activation_scale": "int16"}}))
+    assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)
+    assert pareto.describe_operating_point(int16).startswith("activation scale int16, v0 ")
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({"front": ""}, "front must be a non-empty string"),
+    ({"front": 3}, "front must be a non-empty string"),
+    ({"fronts": "x"}, "unknown keys ['fronts']"),
+    ("make pareto", "expected a mapping"),
+])
+def test_bad_operating_point_names_the_file_and_key(section, expected):
+    from kspikese import config as configs
+
+    with pytest.raises(ConfigError, match="table1.yaml") as info:
+        configs.load("table1", overrides={"operating_point": section})
+    assert "operating_point" in str(info.value) and expected in str(info.value)
+
+
+def test_every_table_states_its_operating_point():
+    from kspikese import config as configs
+
+    for table in ("table1", "table2", "table3", "table4"):
+        op = pareto.operating_point(configs.load(table))
+        assert op["front"], f"{table}.yaml: no operating_point: front"

@@ -186,6 +186,7 @@ def run(args):
         return 2
     from kspikese import config as configs
     from kspikese.energy.table5_report import write_outputs
+    from kspikese.pareto import operating_point
 
     t0 = time.perf_counter()
     n_utts = args.utterances or (3 if args.quick else 24)
@@ -204,6 +205,7 @@ def run(args):
         costs = cost_model(ann, snn, frames, batch_size=args.batch_size)
         entry = summarize(costs, stage, data_info, paper)
         entry["key"] = model_key
+        entry["operating_point"] = operating_point(cfg)
         entries.append(entry)
         costs_by_model[model_key] = costs
     out_dir = Path(args.results) / "table5"

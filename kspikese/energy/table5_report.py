@@ -10,6 +10,7 @@ import numpy as np
 
 from kspikese import files, report
 from kspikese.energy.devices import SNN_DEVICES
+from kspikese.pareto import describe_operating_point
 
 DEVICE_LABELS = {"cpu": "cpu (dense)", "cpu-events": "cpu (event-driven)", "loihi": "Loihi",
                  "spinnaker": "SpiNNaker", "spinnaker2": "SpiNNaker 2"}
@@ -131,6 +132,8 @@ def origin_note(entries, untrained, quick):
                      f"{d['framing']} of {d['utterances']} noisy {d['split']} utterances of "
                      f"{d['corpus']}" + (" (synthetic stand-in audio)" if d.get("synthetic")
                                          else "") + ".")
+        if e.get("operating_point"):
+            lines.append(f"  Operating point: {describe_operating_point(e['operating_point'])}.")
     sources = sorted({e["paper"].get("source") for e in entries if e["paper"].get("source")})
     if sources:
         lines.append(f"- Paper figures: {'; '.join(sources)} (experiments/*.yaml "
