@@ -15,13 +15,13 @@ The output keeps the input's format, subtype, rate, channel count and length.
 ``model`` is a shipped name, a model card, a pipeline run folder or a ``.keras`` checkpoint
 (resolved by :func:`kspikese.hub.load`), or a Keras model.
 
-Bad input is refused before any work: files through :func:`kspikese.files.open_audio` (the same
-completeness and header checks as every reader), arrays by dtype (integers are scaled to
-[-1, 1], see :func:`kspikese.files.as_float_audio`), layout (more channels than samples, or more
-than :data:`kspikese.files.MAX_CHANNELS`, is refused as ambiguous) and rate.  Outputs are checked
-like inputs: a model that returns NaN or inf raises :class:`ModelError` naming the model and the
-frame, and no file is written.  ``batch_size`` bounds the rows of every model call, whatever the
-channel count.
+Bad input is refused before any work: files through :func:`kspikese.audio_io.open_audio` (the
+same completeness and header checks as every reader), arrays by dtype (integers are scaled to
+[-1, 1], see :func:`kspikese.audio_io.as_float_audio`), layout (more channels than samples, or
+more than :data:`kspikese.audio_io.MAX_CHANNELS`, is refused as ambiguous) and rate.  Outputs are
+checked like inputs: a model that returns NaN or inf raises :class:`ModelError` naming the model
+and the frame, and no file is written.  ``batch_size`` bounds the rows of every model call,
+whatever the channel count.
 """
 
 import dataclasses
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files, hub
+from kspikese import audio_io, files, hub
 from kspikese.data.framing import FRAME_LEN
 from kspikese.dsp import OVERLAP, NonFiniteOutput, OverlapAdd, StreamResampler, num_frames
 from kspikese.inference import BATCH_SIZE, ModelError, enhance_array, frame_len_of, model_fn
@@ -74,26 +74,27 @@ def check_array(audio, sr):
     """``audio`` as float32 ``(samples, channels)`` plus its integer dtype, or a ValueError.
 
     Refused: not 1-D/2-D or empty; a dtype that is neither float nor integer; a 2-D array with
-    more channels than samples or more than :data:`kspikese.files.MAX_CHANNELS` channels (a
+    more channels than samples or more than :data:`kspikese.audio_io.MAX_CHANNELS` channels (a
     ``(channels, samples)`` array such as ``x.T`` of a stereo file is ambiguous: pass
     ``(samples, channels)``); NaN/inf; a rate or duration outside the limits of
-    :func:`kspikese.files.check_header`.  Integers are scaled to [-1, 1].
+    :func:`kspikese.audio_io.check_header`.  Integers are scaled to [-1, 1].
     """
-    x, int_dtype = files.as_float_audio(audio, "audio")
+    x, int_dtype = audio_io.as_float_audio(audio, "audio")
     if x.ndim not in (1, 2) or x.size == 0:
         raise ValueError(
             f"audio must be a non-empty (samples,) or (samples, channels) array, got {x.shape}"
         )
-    if x.ndim == 2 and (x.shape[1] > x.shape[0] or x.shape[1] > files.MAX_CHANNELS):
+    if x.ndim == 2 and (x.shape[1] > x.shape[0] or x.shape[1] > audio_io.MAX_CHANNELS):
         raise ValueError(
             f"audio has shape {x.shape}: that reads as {x.shape[1]} channels of {x.shape[0]} "
-            f"samples (at most {files.MAX_CHANNELS} channels, and fewer channels than samples); "
+            f"samples (at most {audio_io.MAX_CHANNELS} channels, and fewer channels than "
+            f"samples); "
             f"pass (samples, channels), e.g. audio.T for a (channels, samples) array"
         )
     if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool):
         raise ValueError(f"sr must be an integer sample rate in Hz, got {sr!r}")
     x2 = x.reshape(len(x), -1)
-    files.check_header("audio", int(sr), x2.shape[1], len(x2))
+    audio_io.check_header("audio", int(sr), x2.shape[1], len(x2))
     if not np.all(np.isfinite(x2)):
         raise ValueError("audio contains NaN or inf samples")
     return x2.astype(np.float32), int_dtype
@@ -150,7 +151,7 @@ def enhance(audio, sr, model=hub.DEFAULT_MODEL, ann=False, batch_size=BATCH_SIZE
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     keras_model, fn = _model_and_fn(model, ann, weights_dir)
     frame_len = frame_len_of(keras_model)
-    down = StreamResampler(sr, files.SR, x2.shape[1])
+    down = StreamResampler(sr, audio_io.SR, x2.shape[1])
     x16 = np.concatenate([down.push(x2), down.finish()])
     with _bar(progress, total=num_frames(len(x16), frame_len, overlap), unit="frame") as bar:
         try:
@@ -158,12 +159,12 @@ def enhance(audio, sr, model=hub.DEFAULT_MODEL, ann=False, batch_size=BATCH_SIZE
                                 on_frames=bar.update, check_finite=True)
         except NonFiniteOutput as exc:
             raise _nonfinite_error(model, exc) from exc
-    up = StreamResampler(files.SR, sr, x2.shape[1])
+    up = StreamResampler(audio_io.SR, sr, x2.shape[1])
     y = np.concatenate([up.push(y16), up.finish()])[: len(x2)]
     if len(y) < len(x2):  # resampling there and back can lose a sample to rounding
         y = np.concatenate([y, np.zeros((len(x2) - len(y), x2.shape[1]), np.float32)])
     y = y.reshape(shape)
-    return files.from_float_audio(y, int_dtype) if keep_dtype else y
+    return audio_io.from_float_audio(y, int_dtype) if keep_dtype else y
 
 
 class Pipeline:
@@ -171,8 +172,8 @@ class Pipeline:
 
     def __init__(self, fn, sr, channels, frame_len=FRAME_LEN, batch_size=BATCH_SIZE,
                  overlap=OVERLAP):
-        self.down = StreamResampler(sr, files.SR, channels)
-        self.up = StreamResampler(files.SR, sr, channels)
+        self.down = StreamResampler(sr, audio_io.SR, channels)
+        self.up = StreamResampler(audio_io.SR, sr, channels)
         self.engine = OverlapAdd(fn, channels, frame_len, batch_size, overlap=overlap,
                                  check_finite=True)
         self.channels = channels
@@ -268,9 +269,8 @@ def plan(inputs, output, overwrite=False):
     for src_root in inputs:
         if src_root.is_dir():
             root = output if len(inputs) == 1 else output / src_root.resolve().name
-            pairs = [
-                (f, root / f.relative_to(src_root)) for f in files.find_audio(src_root, errors, output)
-            ]
+            found = audio_io.find_audio(src_root, errors, output)
+            pairs = [(f, root / f.relative_to(src_root)) for f in found]
         elif src_root.exists():
             pairs = [(src_root, output if output_is_file else output / src_root.name)]
         else:
@@ -334,9 +334,9 @@ def enhance_file(
 
     Raises
     ------
-    kspikese.files.AudioError
+    kspikese.audio_io.AudioError
         Naming the file: unreadable input (empty, not audio, truncated, implausible header,
-        NaN/inf samples; the checks of :func:`kspikese.files.open_audio`) or an output that
+        NaN/inf samples; the checks of :func:`kspikese.audio_io.open_audio`) or an output that
         cannot be written.
     ModelOutputError
         The model returned NaN or inf; names the model, the frame and the file.
@@ -344,7 +344,7 @@ def enhance_file(
     import soundfile as sf
 
     src, dst = Path(src), Path(dst)
-    with files.open_audio(src) as reader:
+    with audio_io.open_audio(src) as reader:
         sr, channels, promised = reader.samplerate, reader.channels, reader.frames
         fmt, subtype, endian = _output_format(reader, dst)
         pipe = Pipeline(fn, sr, channels, frame_len, batch_size, overlap)
@@ -353,9 +353,12 @@ def enhance_file(
         n_read = 0
         with files.atomic_path(dst) as tmp:
             try:
-                writer = sf.SoundFile(files.sf_name(tmp), "w", sr, channels, subtype, endian, fmt)
+                writer = sf.SoundFile(audio_io.sf_name(tmp), "w", sr, channels, subtype, endian,
+                                      fmt)
             except Exception as exc:
-                raise files.AudioError(f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})") from exc
+                raise audio_io.AudioError(
+                    f"{dst}: cannot write {fmt}/{subtype} ({_short(exc)})"
+                ) from exc
             with writer:
                 blocks = reader.blocks(blocksize=BLOCK, dtype="float32", always_2d=True)
                 while True:
@@ -364,16 +367,16 @@ def enhance_file(
                     except StopIteration:
                         break
                     except Exception as exc:  # libsndfile errors in the middle of a damaged file
-                        raise files.AudioError(
+                        raise audio_io.AudioError(
                             f"{src}: cannot read audio after sample {n_read} ({_short(exc)})"
                         ) from exc
                     _check_finite(block, src, n_read)
                     n_read += len(block)
                     _write(writer, _run(pipe.push, block, model_name, src), clip, dst)
                 if n_read == 0:
-                    raise files.AudioError(f"{src}: the file holds no readable samples")
+                    raise audio_io.AudioError(f"{src}: the file holds no readable samples")
                 if n_read < promised:
-                    raise files.AudioError(
+                    raise audio_io.AudioError(
                         f"{src}: truncated audio file: the header promises {promised} samples, "
                         f"{n_read} could be read"
                     )
@@ -407,7 +410,7 @@ def _check_finite(block, src, offset):
     bad = ~np.isfinite(block)
     if bad.any():
         sample, channel = np.argwhere(bad)[0]
-        raise files.AudioError(
+        raise audio_io.AudioError(
             f"{src}: the audio contains NaN or inf samples (first at sample {offset + sample}, "
             f"channel {channel})"
         )
@@ -418,7 +421,7 @@ def _write(writer, y, clip, dst):
         try:
             writer.write(np.clip(y, -1.0, 1.0) if clip else y)
         except Exception as exc:  # disk full, ...
-            raise files.AudioError(f"{dst}: cannot write ({_short(exc)})") from exc
+            raise audio_io.AudioError(f"{dst}: cannot write ({_short(exc)})") from exc
 
 
 def _short(exc):
@@ -502,7 +505,7 @@ def enhance_paths(
                         summary.process_seconds += time.perf_counter() - t_file
                         summary.audio_seconds += seconds
                         summary.done += 1
-                    except (files.AudioError, ModelOutputError, OSError) as exc:
+                    except (audio_io.AudioError, ModelOutputError, OSError) as exc:
                         report(job.src,
                                _os_message(exc) if isinstance(exc, OSError) else str(exc))
                 files_bar.update(1)
@@ -514,8 +517,9 @@ def _frames_estimate(path, frame_len, overlap):
     import soundfile as sf
 
     try:
-        info = sf.info(files.sf_name(path))
-        return num_frames(round(info.frames * files.SR / info.samplerate), frame_len, overlap) or None
+        info = sf.info(audio_io.sf_name(path))
+        n16 = round(info.frames * audio_io.SR / info.samplerate)
+        return num_frames(n16, frame_len, overlap) or None
     except Exception:
         return None
 

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from kspikese import config as configs
-from kspikese import files, hybrid
+from kspikese import audio_io, files, hybrid
 from kspikese.corpus import open_corpus
 from kspikese.runs import TableRun
 
@@ -184,7 +184,7 @@ def save_examples(run, corpus, models_by_stage):
                ann_label: enhance_all(models_by_stage["ann"], [noisy], run.cfg)[0],
                snn_label: enhance_all(models_by_stage["finetune"], [noisy], run.cfg)[0]}
     for label, audio in signals.items():
-        files.write_audio(example / f"{label}.wav", audio)
+        audio_io.write_audio(example / f"{label}.wav", audio)
     files.write_json(example / "order.json", {"utterance": name, "labels": list(signals)})
     frames = np.concatenate([frame(n, run.cfg["frame_len"])[0] for _, _, n in test[:4]])[:8]
     rates = report.firing_rates(models_by_stage["finetune"], frames[..., None])

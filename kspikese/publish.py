@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files, hub, shipped
+from kspikese import audio_io, hub, shipped
 from kspikese.inference import BATCH_SIZE, ModelError, enhance_array
 from kspikese.dsp import OVERLAP
 
@@ -300,10 +300,10 @@ def _ship_checkpoint(args) -> int:
         pairs = None
         if args.check:
             pairs = [(noisy, clean) for _, noisy, clean in
-                     files.read_named_pairs(*args.check, limit=args.check_max)]
+                     audio_io.read_named_pairs(*args.check, limit=args.check_max)]
         card = export_shipped(args.checkpoint, args.name, fields, args.weights_dir, pairs,
                               args.overlap)
-    except (ModelError, shipped.WeightsError, files.AudioError) as exc:
+    except (ModelError, shipped.WeightsError, audio_io.AudioError) as exc:
         _error(exc)
         return 2
     print(f"exported {args.name}: {card['weights_bytes'] / 1e6:.1f} MB "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files
+from kspikese import audio_io, files
 
 FORMAT = "kspikese-shipped/1"
 MAX_BYTES = 12_000_000  # at most 12 MB per shipped model
@@ -265,7 +265,7 @@ def export(model, name, card_fields=None, weights_dir=None, dtype="float16"):
             "name": name,
             "spiking": bool(spikes),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "sr": files.SR,
+            "sr": audio_io.SR,
             "frame_len": int(shape[1]) if len(shape) > 1 and shape[1] else None,
             "n_params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
             "weights_file": target.name,

@@ -96,14 +96,14 @@ def write_table(run, results, runtime_s):
 
 def write_figures(run, out):
     """Training curves, the example spectrograms and the firing rates of a run, into ``out``."""
-    from kspikese import files
+    from kspikese import audio_io
 
     histories = {"ANN": run.history("ann"), "SNN fine-tune": run.history("finetune")}
     report.plot_training_curves(histories, out / "training_curves.png",
                                 f"{run.table}: validation SI-SNR per epoch")
     example = run.dir / "eval" / "example"
     order = json.loads((example / "order.json").read_text())
-    signals = {label: files.read_audio(example / f"{label}.wav") for label in order["labels"]}
+    signals = {label: audio_io.read_audio(example / f"{label}.wav") for label in order["labels"]}
     report.plot_spectrograms(signals, out / "spectrograms.png",
                              f"{run.table}: test utterance {order['utterance']}")
     rates = json.loads((run.dir / "eval" / "firing_rates.json").read_text())

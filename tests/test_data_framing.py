@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from kspikese.data import Pair, frame, frame_dataset, iter_utterances, unframe
-from kspikese.files import AudioError
+from kspikese.audio_io import AudioError
 
 SR = 16000
 

@@ -10,7 +10,7 @@ import soundfile as sf
 from kspikese.data import audio, list_pairs, mixing, timit_pairs, vctk_pairs
 from kspikese.data.pairs import CorpusError
 from kspikese.data.testing import speech_like
-from kspikese.files import AudioError
+from kspikese.audio_io import AudioError
 
 SR = 16000
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kspikese import cli, energy, files, hub, hybrid, shipped, training
+from kspikese import audio_io, cli, energy, hub, hybrid, shipped, training
 
 FRAME = 256
 
@@ -30,7 +30,7 @@ def wavs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wavs")
     rng = np.random.default_rng(1)
     for i, n in enumerate((600, 300)):  # 3 + 2 frames of 256 (last ones zero-padded)
-        files.write_audio(folder / f"u{i}.wav", 0.3 * rng.standard_normal(n).astype("float32"))
+        audio_io.write_audio(folder / f"u{i}.wav", 0.3 * rng.standard_normal(n).astype("float32"))
     return folder
 
 
@@ -43,8 +43,9 @@ def test_energy_json_matches_estimate(cards, wavs, tmp_path):
     assert [m["name"] for m in got] == ["snn-tiny", "tiny"]
     snn, _ = hub.load(str(card))
     ann, _ = hub.load(str(cards / "tiny.json"))
-    frames = np.concatenate([np.pad(files.read_audio(wavs / "u0.wav"), (0, 168)).reshape(3, FRAME),
-                             np.pad(files.read_audio(wavs / "u1.wav"), (0, 212)).reshape(2, FRAME)])
+    u0, u1 = audio_io.read_audio(wavs / "u0.wav"), audio_io.read_audio(wavs / "u1.wav")
+    frames = np.concatenate([np.pad(u0, (0, 168)).reshape(3, FRAME),
+                             np.pad(u1, (0, 212)).reshape(2, FRAME)])
     est = energy.estimate(snn, frames[..., None])
     ann_est = energy.estimate(ann)
     s = got[0]

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from kspikese import cli, files
+from kspikese import audio_io, cli
 from kspikese.metrics import METRICS, evaluate_pair, evaluate_set
 from kspikese.metrics import composite as C
 from kspikese.metrics.perceptual import PesqFailure, pesq_score, stoi_score
@@ -88,7 +88,7 @@ def test_metric_subset_and_order(pair):
 
 
 def test_other_sample_rates_are_resampled_to_16k(pair):
-    from kspikese.files import resample
+    from kspikese.audio_io import resample
 
     clean8, noisy8 = (resample(x.astype(np.float32), 16000, 8000) for x in pair)
     got = evaluate_pair(clean8, noisy8, sr=8000, metrics=["snr", "pesq", "stoi"])
@@ -156,8 +156,8 @@ def test_evaluate_set_rows_errors_and_means(pair):
 
 def test_evaluate_set_in_two_processes_matches_one(pair, tmp_path):
     clean, noisy = pair
-    files.write_audio(tmp_path / "c.wav", clean)
-    files.write_audio(tmp_path / "n.wav", noisy)
+    audio_io.write_audio(tmp_path / "c.wav", clean)
+    audio_io.write_audio(tmp_path / "n.wav", noisy)
     pairs = [("arrays", clean, noisy), ("files", str(tmp_path / "c.wav"), tmp_path / "n.wav"),
              ("missing", tmp_path / "c.wav", tmp_path / "nope.wav"), ("half", clean[: len(clean) // 2], noisy[: len(clean) // 2])]
     metrics = ("snr", "pesq", "stoi", "csig")
@@ -182,9 +182,10 @@ def _folders(tmp_path, names=("a", "b")):
     for i, name in enumerate(names):
         c = speech_like(2.0, seed=40 + i)
         n = noisy_copy(c, 0.0, seed=50 + i)
-        files.write_audio(tmp_path / "clean" / f"{name}.wav", c)
-        files.write_audio(tmp_path / "noisy" / f"{name}.wav", n)
-        files.write_audio(tmp_path / "enh" / f"{name}.flac", 0.8 * c + 0.2 * n, subtype="PCM_24")
+        audio_io.write_audio(tmp_path / "clean" / f"{name}.wav", c)
+        audio_io.write_audio(tmp_path / "noisy" / f"{name}.wav", n)
+        audio_io.write_audio(tmp_path / "enh" / f"{name}.flac", 0.8 * c + 0.2 * n,
+                             subtype="PCM_24")
     return tmp_path
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kspikese
-from kspikese import files
+from kspikese import audio_io, files
 
 
 def _run(code, env_extra=None):
@@ -64,21 +64,21 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
 def test_read_audio_errors_name_the_file(tmp_path):
     bad = tmp_path / "not_audio.wav"
     bad.write_text("hello")
-    with pytest.raises(files.AudioError, match="not_audio.wav"):
-        files.read_audio(bad)
+    with pytest.raises(audio_io.AudioError, match="not_audio.wav"):
+        audio_io.read_audio(bad)
     nan = tmp_path / "nan.wav"
-    files.write_audio(nan, np.array([0.0, np.nan, 0.1], np.float32))
-    with pytest.raises(files.AudioError, match="NaN"):
-        files.read_audio(nan)
+    audio_io.write_audio(nan, np.array([0.0, np.nan, 0.1], np.float32))
+    with pytest.raises(audio_io.AudioError, match="NaN"):
+        audio_io.read_audio(nan)
 
 
 def test_read_audio_resamples_and_mixes_down(tmp_path):
     t = np.arange(48000) / 48000
     stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)], 1) * 0.5
     path = tmp_path / "s.wav"
-    files.write_audio(path, stereo.astype(np.float32), sr=48000)
+    audio_io.write_audio(path, stereo.astype(np.float32), sr=48000)
     with pytest.warns(UserWarning, match="mixed down"):
-        y = files.read_audio(path)
+        y = audio_io.read_audio(path)
     assert y.shape == (16000,)
     assert np.isclose(np.sqrt(np.mean(y[1000:-1000] ** 2)), 0.5 / np.sqrt(2), rtol=0.02)
 
@@ -86,13 +86,13 @@ def test_read_audio_resamples_and_mixes_down(tmp_path):
 def test_truncated_wav_is_refused_and_float_wav_is_reproducible(tmp_path):
     x = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
-    files.write_audio(a, x)
-    files.write_audio(b, x)
+    audio_io.write_audio(a, x)
+    audio_io.write_audio(b, x)
     assert a.read_bytes() == b.read_bytes()  # no PEAK chunk with a time stamp
     cut = tmp_path / "cut.wav"
     cut.write_bytes(a.read_bytes()[:-400])
-    with pytest.raises(files.AudioError, match="cut.wav: truncated WAV"):
-        files.read_audio(cut)
+    with pytest.raises(audio_io.AudioError, match="cut.wav: truncated WAV"):
+        audio_io.read_audio(cut)
 
 
 def test_atomic_files_get_the_usual_permissions(tmp_path):

@@ -19,7 +19,7 @@ import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
 from enhance_models import gain_bias_model, identity_model
 from kspikese import enhancement as E
-from kspikese import files, hub, shipped
+from kspikese import audio_io, files, hub, shipped
 from kspikese.cli import main
 from kspikese.dsp import OverlapAdd
 from kspikese.metrics import check_pair, evaluate_pair, evaluate_set
@@ -58,10 +58,10 @@ def test_1_truncated_wav_is_refused_by_every_reader(tmp_path):
     (tmp_path / "t.wav").write_bytes((tmp_path / "good.wav").read_bytes()[:48022])
     message = r"t.wav: truncated WAV file: the header promises 96000 bytes of audio, the file " \
               r"holds 47978"
-    with pytest.raises(files.AudioError, match=message):
+    with pytest.raises(audio_io.AudioError, match=message):
         E.enhance_file(tmp_path / "t.wav", tmp_path / "out" / "o.wav", identity_fn)
-    with pytest.raises(files.AudioError, match=message):
-        files.read_audio(tmp_path / "t.wav")
+    with pytest.raises(audio_io.AudioError, match=message):
+        audio_io.read_audio(tmp_path / "t.wav")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
@@ -88,10 +88,10 @@ def test_2_a_header_saying_1_hz_is_refused_before_any_work(tmp_path):
     _wav_with_rate(tmp_path / "slow.wav", 800, 1)
     assert sf.info(str(tmp_path / "slow.wav")).samplerate == 1  # libsndfile takes it as it is
     message = r"slow.wav: implausible sample rate 1 Hz \(accepted: 8000 to 384000 Hz\)"
-    with pytest.raises(files.AudioError, match=message):
+    with pytest.raises(audio_io.AudioError, match=message):
         E.enhance_file(tmp_path / "slow.wav", tmp_path / "o.wav", identity_fn)
-    with pytest.raises(files.AudioError, match=message):
-        files.read_audio(tmp_path / "slow.wav")
+    with pytest.raises(audio_io.AudioError, match=message):
+        audio_io.read_audio(tmp_path / "slow.wav")
     with pytest.raises(ValueError, match="audio: implausible sample rate 1 Hz"):
         E.enhance(tone(800), 1, identity_model())
     assert not (tmp_path / "o.wav").exists()
@@ -99,13 +99,14 @@ def test_2_a_header_saying_1_hz_is_refused_before_any_work(tmp_path):
 
 def test_2_channel_count_and_duration_limits(tmp_path, monkeypatch):
     sf.write(tmp_path / "many.wav", np.zeros((10, 65), np.float32) + 0.1, SR, subtype="FLOAT")
-    with pytest.raises(files.AudioError,
+    with pytest.raises(audio_io.AudioError,
                        match=r"implausible channel count 65 \(accepted: 1 to 64\)"):
         E.enhance_file(tmp_path / "many.wav", tmp_path / "o.wav", identity_fn)
     sf.write(tmp_path / "long.wav", tone(3 * SR), SR)
-    monkeypatch.setattr(files, "MAX_SECONDS", 2)
-    with pytest.raises(files.AudioError, match=r"implausible duration .*48000 samples at 16000 Hz"):
-        files.read_audio(tmp_path / "long.wav")
+    monkeypatch.setattr(audio_io, "MAX_SECONDS", 2)
+    with pytest.raises(audio_io.AudioError,
+                       match=r"implausible duration .*48000 samples at 16000 Hz"):
+        audio_io.read_audio(tmp_path / "long.wav")
     with pytest.raises(ValueError, match="implausible duration"):
         E.enhance(tone(3 * SR), SR, identity_model())
 
@@ -337,7 +338,7 @@ def test_8_stoi_of_too_little_speech_is_nan_not_1e_5():
 def test_10_evaluate_out_below_a_file_is_refused_before_scoring(tmp_path, capsys):
     for d in ("clean", "enh"):
         (tmp_path / d).mkdir()
-        files.write_audio(tmp_path / d / "a.wav", speech_like(1.0, seed=0))
+        audio_io.write_audio(tmp_path / d / "a.wav", speech_like(1.0, seed=0))
     (tmp_path / "regfile").write_text("x")
     rc = main(["evaluate", "--clean", str(tmp_path / "clean"), "--enhanced", str(tmp_path / "enh"),
                "--out", str(tmp_path / "regfile" / "x"), "--metrics", "snr", "--no-progress"])
@@ -374,9 +375,9 @@ def test_11_file_names_that_are_not_utf8_work(tmp_path, ckpt):
     name = os.fsdecode(b"caf\xe9.wav")  # latin-1 e-acute: a surrogate escape in Python
     sf.write(tmp_path / "plain.wav", tone(5000), SR)
     os.rename(tmp_path / "plain.wav", tmp_path / name)
-    assert np.allclose(files.read_audio(tmp_path / name), tone(5000)[:, 0], atol=1e-4)
+    assert np.allclose(audio_io.read_audio(tmp_path / name), tone(5000)[:, 0], atol=1e-4)
     assert cli(tmp_path / name, "-o", tmp_path / "out" / name, "--model", ckpt) == 0
-    y, _ = sf.read(files.sf_name(tmp_path / "out" / name), dtype="float32")
+    y, _ = sf.read(audio_io.sf_name(tmp_path / "out" / name), dtype="float32")
     assert np.allclose(y, 0.5 * tone(5000)[:, 0], atol=1e-4)
 
 

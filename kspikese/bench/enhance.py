@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kspikese import files
+from kspikese import audio_io, files
 
 RTF_SECONDS = {False: 60.0, True: 10.0}  # audio per RTF measurement (full, quick)
 MEMORY_MINUTES = {False: (2.5, 10.0), True: (0.5, 2.0)}
@@ -63,7 +63,7 @@ def load(spec):
     return model, f"{spec} (shipped)" if spec in shipped.SHIPPED else spec
 
 
-def write_test_file(path, seconds, sr=files.SR, seed=0):
+def write_test_file(path, seconds, sr=audio_io.SR, seed=0):
     """A noisy harmonic signal, written in blocks (so the writer's memory stays small)."""
     import numpy as np
     import soundfile as sf

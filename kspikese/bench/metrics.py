@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files
+from kspikese import audio_io, files
 
 NAME = "metrics"
 
@@ -30,7 +30,8 @@ def _corpus(count):
     names = sorted(p.name for p in clean_dir.glob("*.wav") if (noisy_dir / p.name).exists())[:count]
     if not names:
         return None, None
-    pairs = [(n, files.read_audio(clean_dir / n).astype(np.float64), files.read_audio(noisy_dir / n).astype(np.float64))
+    read = audio_io.read_audio
+    pairs = [(n, read(clean_dir / n).astype(np.float64), read(noisy_dir / n).astype(np.float64))
              for n in names]
     return pairs, f"{len(pairs)} test files of the default corpus ({root})"
 

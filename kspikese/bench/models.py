@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from kspikese import files
+from kspikese import audio_io, files
 
-SR = files.SR
+SR = audio_io.SR
 FRAME = 16384
 BATCH = 4
 

@@ -1,8 +1,9 @@
-"""Reading the audio files of the corpora: WAV/FLAC/OGG through :func:`kspikese.files.read_audio`,
-NIST SPHERE (TIMIT) with a reader of our own, and a truncation check for RIFF/WAV files.
+"""Reading the audio files of the corpora: WAV/FLAC/OGG through
+:func:`kspikese.audio_io.read_audio`, NIST SPHERE (TIMIT) with a reader of our own, and a
+truncation check for RIFF/WAV files.
 
 Every reader returns float32 mono audio in [-1, 1] at 16 kHz and raises
-:class:`kspikese.files.AudioError` naming the file when it cannot.
+:class:`kspikese.audio_io.AudioError` naming the file when it cannot.
 """
 
 import warnings
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files
-from kspikese.files import SR, AudioError
+from kspikese import audio_io, files
+from kspikese.audio_io import SR, AudioError
 
 SPHERE_MAGIC = b"NIST_1A"
 
@@ -20,9 +21,9 @@ def load(path, sr=SR):
     """Read ``path`` as float32 mono at ``sr`` Hz.
 
     SPHERE files (header ``NIST_1A``) are read by :func:`read_sphere`; anything else by
-    :func:`kspikese.files.read_audio` (stereo is mixed down with a warning, other rates are resampled,
-    NaN/inf samples are an error).  WAV files whose ``data`` chunk is shorter than its header says
-    are reported as truncated instead of being silently cut.
+    :func:`kspikese.audio_io.read_audio` (stereo is mixed down with a warning, other rates are
+    resampled, NaN/inf samples are an error).  WAV files whose ``data`` chunk is shorter than its
+    header says are reported as truncated instead of being silently cut.
     """
     path = Path(path)
     try:
@@ -32,8 +33,8 @@ def load(path, sr=SR):
         raise AudioError(f"{path}: cannot open ({exc.strerror or exc})") from exc
     if head.startswith(SPHERE_MAGIC):
         x, file_sr = read_sphere(path)
-        return files.resample(x, file_sr, sr).astype(np.float32, copy=False)
-    return files.read_audio(path, sr=sr)  # also checks that a WAV file is not truncated
+        return audio_io.resample(x, file_sr, sr).astype(np.float32, copy=False)
+    return audio_io.read_audio(path, sr=sr)  # also checks that a WAV file is not truncated
 
 
 def parse_sphere_header(raw, path="<sphere>"):
@@ -112,4 +113,4 @@ def write_sphere(path, x, sr=SR):
         Path(tmp).write_bytes(head.ljust(1024, b" ") + x.astype("<i2").tobytes())
 
 
-write_wav = files.write_audio  # reproducible (no PEAK timestamp), atomic
+write_wav = audio_io.write_audio  # reproducible (no PEAK timestamp), atomic

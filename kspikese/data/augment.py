@@ -27,7 +27,7 @@ import numpy as np
 from scipy import signal
 
 from kspikese.config import check_keys
-from kspikese.files import SR, resample
+from kspikese.audio_io import SR, resample
 
 KEYS = {"speed", "eq", "reverb"}
 EXTRA = "kspikese[augment]"

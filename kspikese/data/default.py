@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files
+from kspikese import audio_io, files
 from kspikese.data import hedgewars as hw
 from kspikese.data import mixing, noise as noise_mod, sources
 from kspikese.data.audio import write_wav
 from kspikese.data.manifest import load_manifest, summarize, verify, write_csv  # noqa: F401
 from kspikese.data.pairs import RECIPES, SPLITS, CorpusError, default_data_dir, holdout
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 VERSION = 2  # 2: hedgewars voices; validation and test on unseen voices
 SNRS = {"vctk-like": (0, 5, 10, 15), "timit-ssn": (-6, -3, 0, 3, 6)}
@@ -196,7 +196,7 @@ def _load_recording(path):
     """A noise recording as mono float32 at 16 kHz (stereo mixed down silently: it is ours)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return files.read_audio(path, SR)
+        return audio_io.read_audio(path, SR)
 
 
 # ----------------------------------------------------------------------------- the build

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from kspikese.files import AudioError, sf_name
+from kspikese.audio_io import AudioError, sf_name
 
 FRAME_LEN = 16384
 
@@ -71,7 +71,7 @@ def iter_utterances(pairs):
 def _frame_counts(pairs, frame_len):
     import soundfile as sf
 
-    from kspikese.files import SR
+    from kspikese.audio_io import SR
 
     counts = []
     for _, c, _ in pairs:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese import files
+from kspikese import audio_io
 from kspikese.data import mixing
 from kspikese.data.pairs import CorpusError
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 PACKAGE = "hedgewars-data"
 LICENCE = "GFDL-1.3"
@@ -106,7 +106,7 @@ def read_line(path):
     """One line as float32 mono at 16 kHz (stereo mixed down), or ``None`` when it is silent."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x = files.read_audio(path, SR)
+        x = audio_io.read_audio(path, SR)
     if not np.any(np.abs(x) > 1e-4):
         return None
     return mixing.normalize_level(x)

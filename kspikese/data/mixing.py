@@ -15,7 +15,7 @@ with the noise power taken over the whole utterance (the noise is as long as the
 
 import numpy as np
 
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 FRAME_MS = 20.0
 THRESHOLD_DB = 40.0

@@ -17,7 +17,7 @@ next 10 % validation, the last 20 % test, so no test noise sample is ever heard 
 import numpy as np
 from scipy import signal
 
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 SPLITS = ("train", "valid", "test")
 NOISE_SPLIT = {"train": (0.0, 0.7), "valid": (0.7, 0.8), "test": (0.8, 1.0)}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kspikese.data import default, hedgewars, sources
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 
 def speech_like(seconds, rng, sr=SR):

@@ -23,7 +23,7 @@ import numpy as np
 from kspikese import files
 from kspikese.data import mixing, noise as noise_mod
 from kspikese.data.pairs import SPLITS, CorpusError, Pair, default_data_dir, holdout
-from kspikese.files import SR
+from kspikese.audio_io import SR
 
 SNRS = (-6, -3, 0, 3, 6)
 LAYOUT = "<root>/TRAIN/<DR>/<SPEAKER>/<UTT>.WAV and <root>/TEST/<DR>/<SPEAKER>/<UTT>.WAV (NIST SPHERE or RIFF)"

@@ -14,7 +14,7 @@ speakers); ``train`` = the rest.
 
 from pathlib import Path
 
-from kspikese import files
+from kspikese import audio_io
 from kspikese.data.pairs import SPLITS, CorpusError, Pair, default_data_dir, holdout, pair_folders
 
 LAYOUT = (
@@ -70,6 +70,6 @@ def _cached(pair, clean_dir, noisy_dir):
     for src, d in ((pair.clean, clean_dir), (pair.noisy, noisy_dir)):
         dst = d / f"{pair.name}.wav"
         if not dst.exists():
-            write_wav(dst, load(src), files.SR)
+            write_wav(dst, load(src), audio_io.SR)
         out.append(dst)
     return Pair(pair.name, out[0], out[1])

@@ -38,7 +38,7 @@ def audio_files(folder):
     ArgumentError
         ``--audio`` missing, not a folder, or holding no audio files.
     """
-    from kspikese import files
+    from kspikese import audio_io
 
     if folder is None:
         raise ArgumentError("--audio DIR is required with MODEL arguments (the recordings the "
@@ -49,7 +49,7 @@ def audio_files(folder):
     if not path.is_dir():
         raise ArgumentError(f"--audio {folder}: not a folder (give a folder of WAV files)")
     errors = []
-    found = files.find_audio(path, errors)
+    found = audio_io.find_audio(path, errors)
     if not found:
         raise ArgumentError(f"--audio {folder}: holds no WAV files (.wav; also .flac, .ogg)")
     return found
@@ -122,12 +122,12 @@ def load_with_twin(arg):
 
 def audio_frames(paths, frame_len, max_frames=None):
     """``(frames (n, frame_len, 1), info)`` from the audio ``paths``."""
-    from kspikese import files
+    from kspikese import audio_io
     from kspikese.data.framing import frame
 
     chunks, used, total = [], 0, 0
     for path in paths:
-        x = files.read_audio(path)
+        x = audio_io.read_audio(path)
         chunks.append(frame(x, frame_len)[0])
         used += 1
         total += len(x)
@@ -135,7 +135,7 @@ def audio_frames(paths, frame_len, max_frames=None):
             break
     frames = np.concatenate(chunks)[:max_frames or None]
     info = {"files": used, "frames": int(len(frames)), "frame_len": int(frame_len),
-            "seconds": round(total / files.SR, 3), "framing": FRAMING}
+            "seconds": round(total / audio_io.SR, 3), "framing": FRAMING}
     return frames[..., None].astype(np.float32), info
 
 
@@ -170,7 +170,7 @@ def entry(arg, model, card, est, ann_est, ann_from, audio_info):
 
 def run_models(args):
     """The ``MODEL ... --audio DIR --json FILE`` form of ``kspikese energy``; exit code."""
-    from kspikese import files
+    from kspikese import audio_io, files
     from kspikese.inference import frame_len_of
 
     t0 = time.perf_counter()
@@ -190,7 +190,7 @@ def run_models(args):
         frame_len = frame_len_of(model, default=int(card.get("frame_len") or 16384))
         try:
             frames, info = audio_frames(paths, frame_len, args.max_frames)
-        except files.AudioError as exc:
+        except audio_io.AudioError as exc:
             print(f"kspikese energy: error: --audio {args.audio}: {exc}", file=sys.stderr)
             return 2
         info = {"folder": str(args.audio), **info}

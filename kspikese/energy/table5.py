@@ -138,7 +138,7 @@ def summarize(costs, stage, data_info, paper):
         :func:`paper_energy`.
     """
     from kspikese.energy import DEVICES
-    from kspikese.files import SR
+    from kspikese.audio_io import SR
 
     cpu_j = DEVICES["cpu"]["energy_per_synop"]
     ann, snn = costs["ann"], costs["snn"]

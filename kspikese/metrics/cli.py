@@ -15,7 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kspikese.files import AUDIO_SUFFIXES, is_audio_name, output_problem
+from kspikese.audio_io import AUDIO_SUFFIXES, is_audio_name
+
+from kspikese.files import output_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser):

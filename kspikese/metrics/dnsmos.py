@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from kspikese.files import SR  # noqa: E402  (the one sample rate)
+from kspikese.audio_io import SR  # noqa: E402  (the one sample rate)
 _SCORERS = {}
 
 

@@ -6,7 +6,7 @@ and returns per-utterance rows plus the means.
 
 Input rules (a ``ValueError`` naming the problem otherwise): 1-D signals of equal length,
 finite, non-empty, reference not all zeros; floats in [-1, 1], or integer PCM samples, which are
-scaled to [-1, 1] by their dtype (:func:`kspikese.files.as_float_audio`); other dtypes are
+scaled to [-1, 1] by their dtype (:func:`kspikese.audio_io.as_float_audio`); other dtypes are
 refused.
 
 Each measure is computed on its own: one that cannot score the pair (too short, PESQ finding no
@@ -15,9 +15,9 @@ its reason, and the others are kept.  Minimum lengths at 16 kHz (:data:`MIN_SAMP
 sample, SI-SNR 2, PESQ 4000 (1/4 s), STOI 6554 (0.41 s of non-silent speech), SSNR and the
 composite measures 600 (one 30 ms frame besides the dropped last one), DNSMOS 1 (it repeats short
 clips).  Audio at another rate than 16 kHz (``sr=``) is
-resampled to 16 kHz (:func:`kspikese.files.resample`) before scoring; every measure is computed at
-16 kHz.  Signals are expected in the usual float scale ([-1, 1]); DNSMOS scales a clip whose peak
-exceeds 1 down by its peak.
+resampled to 16 kHz (:func:`kspikese.audio_io.resample`) before scoring; every measure is computed
+at 16 kHz.  Signals are expected in the usual float scale ([-1, 1]); DNSMOS scales a clip whose
+peak exceeds 1 down by its peak.
 """
 
 import concurrent.futures as cf
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese.files import SR  # noqa: E402  (the one sample rate)
+from kspikese.audio_io import SR  # noqa: E402  (the one sample rate)
 METRICS = (
     "snr", "ssnr", "si_snr", "stoi", "pesq", "csig", "cbak", "covl",
     "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
@@ -52,7 +52,7 @@ def check_metrics(metrics):
 
 
 def _signal(x, role):
-    from kspikese.files import as_float_audio
+    from kspikese.audio_io import as_float_audio
 
     x, _ = as_float_audio(x, f"{role} signal")  # integers scaled to [-1, 1], others refused
     x = np.asarray(x, dtype=np.float64)
@@ -82,7 +82,7 @@ def check_pair(clean, enhanced, sr=SR):
     if not np.any(clean):
         raise ValueError("clean (reference) signal is all zeros: nothing to measure against")
     if int(sr) != SR:
-        from kspikese.files import resample
+        from kspikese.audio_io import resample
 
         clean = np.asarray(resample(clean, int(sr), SR), dtype=np.float64)
         enhanced = np.asarray(resample(enhanced, int(sr), SR), dtype=np.float64)
@@ -187,7 +187,7 @@ def evaluate_pair(clean, enhanced, sr=SR, metrics=None, errors="raise"):
 def _load(x, sr):
     """An array as given, or an audio file read (and resampled) at ``sr`` Hz."""
     if isinstance(x, (str, os.PathLike)):
-        from kspikese.files import read_audio
+        from kspikese.audio_io import read_audio
 
         return read_audio(Path(x), sr=sr)
     return x
@@ -237,7 +237,7 @@ def evaluate_set(pairs, workers=1, metrics=None, progress=True, sr=SR):
     """Score many utterances; return ``(rows, means)``.
 
     ``pairs``: iterable of ``(name, clean, enhanced)`` where clean/enhanced are 1-D arrays at ``sr``
-    Hz or audio file paths (read inside the worker with :func:`kspikese.files.read_audio`, which
+    Hz or audio file paths (read inside the worker with :func:`kspikese.audio_io.read_audio`, which
     mixes to mono and resamples to ``sr``).
     ``workers > 1`` scores in that many spawned processes (TensorFlow is never imported there; each
     builds its DNSMOS sessions once).  Each row is ``{"name", <metrics>..., "error"}`` in input

@@ -143,7 +143,7 @@ def add_evaluate_arguments(p):
 
 def run_evaluate(args):
     _need_nengo("nengo-eval")
-    from kspikese import files
+    from kspikese import audio_io, files
     from kspikese.metrics.snr import si_snr
     from kspikese.nengo.build import NengoSNN
 
@@ -186,7 +186,7 @@ def run_evaluate(args):
             y_plain = S.enhance_with(keras_fn, noisy, frame_len)
             row = {
                 "utterance": name,
-                "seconds_audio": round(len(noisy) / files.SR, 2),
+                "seconds_audio": round(len(noisy) / audio_io.SR, 2),
                 "si_snr_noisy": float(si_snr(clean, noisy)),
                 "si_snr_keras_snn": float(ref["si_snr"][k]),
                 "si_snr_nengo": float(si_snr(clean, y_nengo)),

@@ -281,7 +281,7 @@ def load(spec_dir):
 def test_pairs(data_dir, utterances):
     """``[(name, noisy, clean)]``: the first ``utterances`` test files (sorted by name) of
     ``data_dir/noisy`` with a namesake in ``data_dir/clean``."""
-    from kspikese.files import read_named_pairs
+    from kspikese.audio_io import read_named_pairs
 
     data_dir = Path(data_dir)
     return read_named_pairs(data_dir / "clean", data_dir / "noisy", int(utterances))
