@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from kspikese import enhancement as E
-from kspikese import hub, shipped
+from kspikese import enhance_files, hub, shipped
+from kspikese.enhancement import BATCH_SIZE, OVERLAP, ModelError
 
 
 def add_arguments(parser: argparse.ArgumentParser):
@@ -37,13 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=E.BATCH_SIZE,
+        default=BATCH_SIZE,
         metavar="N",
-        help=f"frames x channels per model call (default {E.BATCH_SIZE})",
+        help=f"frames x channels per model call (default {BATCH_SIZE})",
     )
     parser.add_argument(
-        "--overlap", type=float, default=E.OVERLAP, metavar="F",
-        help=f"overlap of consecutive frames, fraction in [0, 0.5] (default {E.OVERLAP}); "
+        "--overlap", type=float, default=OVERLAP, metavar="F",
+        help=f"overlap of consecutive frames, fraction in [0, 0.5] (default {OVERLAP}); "
         "smaller is faster, 0 butts frames end to end",
     )  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -61,12 +61,12 @@ def run(args) -> int:
         print("kspikese enhance: error: --overlap must be in [0, 0.5]", file=sys.stderr)
         return 2
     try:
-        summary = E.enhance_paths(
+        summary = enhance_files.enhance_paths(
             args.inputs, args.output, model=args.model, ann=args.ann, overwrite=args.overwrite,
             batch_size=args.batch_size, progress=not args.quiet, weights_dir=args.weights_dir,
             overlap=args.overlap,
         )  # fmt: skip
-    except (E.ModelError, E.OutputError) as exc:
+    except (ModelError, enhance_files.OutputError) as exc:
         print(f"kspikese enhance: error: {exc}", file=sys.stderr)
         return 2
     print(summary.text())

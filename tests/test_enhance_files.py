@@ -8,6 +8,7 @@ import soundfile as sf
 
 import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
+from kspikese import enhance_files as EF
 from kspikese import enhancement as E
 from kspikese.cli import main
 from kspikese.inference import model_fn
@@ -50,7 +51,7 @@ def test_output_keeps_format_rate_channels_length(tmp_path, name, sr, channels, 
     src.parent.mkdir()
     x = tone(int(1.3 * sr) + 7, sr, channels)
     sf.write(src, x, sr, subtype=subtype)
-    secs = E.enhance_file(src, dst, model_fn(identity_model()))
+    secs = EF.enhance_file(src, dst, model_fn(identity_model()))
     a, b = sf.info(str(src)), sf.info(str(dst))
     assert (b.format, b.subtype, b.samplerate, b.channels, b.frames) == (
         a.format, a.subtype, a.samplerate, a.channels, a.frames,
@@ -67,7 +68,7 @@ def test_output_gets_usual_permissions(tmp_path):
     sf.write(tmp_path / "x.wav", tone(1000, 16000), 16000)
     old = os.umask(0o022)
     try:
-        E.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(identity_model()))
+        EF.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(identity_model()))
     finally:
         os.umask(old)
     assert (tmp_path / "y.wav").stat().st_mode & 0o777 == 0o644
@@ -76,21 +77,21 @@ def test_output_gets_usual_permissions(tmp_path):
 def test_pcm16_identity_at_16k_is_bit_exact(tmp_path):
     x = (np.random.default_rng(0).integers(-20000, 20000, 40000)).astype(np.int16)
     sf.write(tmp_path / "x.wav", x, 16000, subtype="PCM_16")
-    E.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(identity_model()))
+    EF.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(identity_model()))
     y, _ = sf.read(tmp_path / "y.wav", dtype="int16")
     assert np.array_equal(x, y)
 
 
 def test_file_streaming_equals_array_api(tmp_path, monkeypatch):
-    monkeypatch.setattr(E, "BLOCK", 999)  # many small blocks through the resamplers
+    monkeypatch.setattr(EF, "BLOCK", 999)  # many small blocks through the resamplers
     model = gain_bias_model(bias=0.01)
     x = tone(3 * 44100 + 11, 44100, 2) + 0.01 * np.random.default_rng(1).standard_normal(
         (3 * 44100 + 11, 2)
     ).astype(np.float32)
     sf.write(tmp_path / "x.wav", x, 44100, subtype="FLOAT")
-    E.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(model))
+    EF.enhance_file(tmp_path / "x.wav", tmp_path / "y.wav", model_fn(model))
     y, _ = sf.read(tmp_path / "y.wav", dtype="float32")
-    monkeypatch.setattr(E, "BLOCK", 65536)
+    monkeypatch.setattr(EF, "BLOCK", 65536)
     assert np.allclose(y, E.enhance(x, 44100, model), atol=1e-6)
 
 
@@ -289,7 +290,7 @@ def test_failure_in_the_middle_leaves_no_file(tmp_path):
         return rows
 
     with pytest.raises(KeyboardInterrupt):
-        E.enhance_file(tmp_path / "a.wav", tmp_path / "out" / "b.wav", fn)
+        EF.enhance_file(tmp_path / "a.wav", tmp_path / "out" / "b.wav", fn)
     assert list((tmp_path / "out").iterdir()) == []
 
 

@@ -18,6 +18,7 @@ import soundfile as sf
 import kspikese  # first: it selects Keras 2 for TensorFlow
 import tensorflow as tf
 from enhance_models import gain_bias_model, identity_model
+from kspikese import enhance_files as EF
 from kspikese import enhancement as E
 from kspikese import audio_io, files, hub, shipped
 from kspikese.cli import main
@@ -59,7 +60,7 @@ def test_1_truncated_wav_is_refused_by_every_reader(tmp_path):
     message = r"t.wav: truncated WAV file: the header promises 96000 bytes of audio, the file " \
               r"holds 47978"
     with pytest.raises(audio_io.AudioError, match=message):
-        E.enhance_file(tmp_path / "t.wav", tmp_path / "out" / "o.wav", identity_fn)
+        EF.enhance_file(tmp_path / "t.wav", tmp_path / "out" / "o.wav", identity_fn)
     with pytest.raises(audio_io.AudioError, match=message):
         audio_io.read_audio(tmp_path / "t.wav")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
@@ -89,7 +90,7 @@ def test_2_a_header_saying_1_hz_is_refused_before_any_work(tmp_path):
     assert sf.info(str(tmp_path / "slow.wav")).samplerate == 1  # libsndfile takes it as it is
     message = r"slow.wav: implausible sample rate 1 Hz \(accepted: 8000 to 384000 Hz\)"
     with pytest.raises(audio_io.AudioError, match=message):
-        E.enhance_file(tmp_path / "slow.wav", tmp_path / "o.wav", identity_fn)
+        EF.enhance_file(tmp_path / "slow.wav", tmp_path / "o.wav", identity_fn)
     with pytest.raises(audio_io.AudioError, match=message):
         audio_io.read_audio(tmp_path / "slow.wav")
     with pytest.raises(ValueError, match="audio: implausible sample rate 1 Hz"):
@@ -101,7 +102,7 @@ def test_2_channel_count_and_duration_limits(tmp_path, monkeypatch):
     sf.write(tmp_path / "many.wav", np.zeros((10, 65), np.float32) + 0.1, SR, subtype="FLOAT")
     with pytest.raises(audio_io.AudioError,
                        match=r"implausible channel count 65 \(accepted: 1 to 64\)"):
-        E.enhance_file(tmp_path / "many.wav", tmp_path / "o.wav", identity_fn)
+        EF.enhance_file(tmp_path / "many.wav", tmp_path / "o.wav", identity_fn)
     sf.write(tmp_path / "long.wav", tone(3 * SR), SR)
     monkeypatch.setattr(audio_io, "MAX_SECONDS", 2)
     with pytest.raises(audio_io.AudioError,
@@ -136,7 +137,7 @@ def test_3_a_many_channel_file_is_enhanced_in_batches(tmp_path):
         return rows
 
     sf.write(tmp_path / "m.wav", tone(20000, SR, 12), SR, subtype="FLOAT")
-    E.enhance_file(tmp_path / "m.wav", tmp_path / "o.wav", fn, batch_size=4)
+    EF.enhance_file(tmp_path / "m.wav", tmp_path / "o.wav", fn, batch_size=4)
     assert max(seen) == 4
     y, _ = sf.read(tmp_path / "o.wav", dtype="float32")
     assert np.allclose(y, tone(20000, SR, 12), atol=1e-6)
@@ -220,7 +221,7 @@ def test_5_the_error_names_the_frame_where_it_happened(tmp_path):
 
     sf.write(tmp_path / "a.wav", tone(100000), SR)
     with pytest.raises(E.ModelOutputError, match="model mine returned NaN or inf for frame 2 "):
-        E.enhance_file(tmp_path / "a.wav", tmp_path / "o.wav", fn, model_name="mine")
+        EF.enhance_file(tmp_path / "a.wav", tmp_path / "o.wav", fn, model_name="mine")
     assert os.listdir(tmp_path) == ["a.wav"]
 
 
@@ -403,7 +404,7 @@ def test_12_a_signal_mid_file_cleans_up_with_one_line(tmp_path, monkeypatch, cap
                 raise KeyboardInterrupt
         return rows
 
-    monkeypatch.setattr(E, "_model_and_fn", lambda *a, **k: (gain_bias_model(), fn))
+    monkeypatch.setattr(EF, "_model_and_fn", lambda *a, **k: (gain_bias_model(), fn))
     sf.write(tmp_path / "long.wav", tone(200000), SR)
     previous = signal.getsignal(signal.SIGTERM)
     assert main(["enhance", str(tmp_path / "long.wav"), "-o", str(tmp_path / "out" / "y.wav"),

@@ -1,8 +1,8 @@
 """Benchmark of ``kspikese enhance``: real-time factor per model and peak memory vs file length.
 
 Every measurement runs in a fresh child process pinned to (at most) two CPU cores, which enhances
-a synthetic 16 kHz file from disk to disk with :func:`kspikese.enhancement.enhance_file`, exactly as
-the command line does, after one warm-up frame batch.  The child reports
+a synthetic 16 kHz file from disk to disk with :func:`kspikese.enhance_files.enhance_file`,
+exactly as the command line does, after one warm-up frame batch.  The child reports
 
 * the real-time factor ``RTF = processing time / audio duration`` (``1 / RTF`` = times faster
   than real time; target for SNN Wave-U-Net: ``1 / RTF >= 10``), and
@@ -84,10 +84,11 @@ def child(spec, seconds, folder, overlap=None):
 
     import numpy as np
 
-    from kspikese import enhancement as E
+    from kspikese.enhance_files import enhance_file
+    from kspikese.enhancement import OVERLAP
     from kspikese.inference import frame_len_of, model_fn
 
-    overlap = E.OVERLAP if overlap is None else overlap
+    overlap = OVERLAP if overlap is None else overlap
     model, label = load(spec)
     fn = model_fn(model)
     frame_len = frame_len_of(model)
@@ -96,7 +97,7 @@ def child(spec, seconds, folder, overlap=None):
     write_test_file(src, seconds)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0, c0 = time.perf_counter(), time.process_time()
-    audio = E.enhance_file(src, dst, fn, frame_len, overlap=overlap)
+    audio = enhance_file(src, dst, fn, frame_len, overlap=overlap)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
