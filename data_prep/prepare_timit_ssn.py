@@ -6,16 +6,8 @@
 The folder must hold TRAIN/<DR>/<SPEAKER>/<UTT>.WAV and TEST/... (NIST SPHERE or RIFF).
 """
 
-import argparse
-
 from kspikese.data import timit_pairs
+from kspikese.data.pairs import prepare_main
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("root")
-    p.add_argument("--cache", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
-    for split in ("train", "valid", "test"):
-        pairs = timit_pairs(a.root, split, seed=a.seed, cache=a.cache)
-        print(f"{split}: {len(pairs)} mixtures")
+    prepare_main(timit_pairs, __doc__, "mixtures")

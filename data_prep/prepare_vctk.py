@@ -7,16 +7,8 @@ The folder must hold clean_trainset_28spk_wav/, noisy_trainset_28spk_wav/, clean
 and noisy_testset_wav/.  Later runs reuse the cache.
 """
 
-import argparse
-
 from kspikese.data import vctk_pairs
+from kspikese.data.pairs import prepare_main
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("root")
-    p.add_argument("--cache", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
-    for split in ("train", "valid", "test"):
-        pairs = vctk_pairs(a.root, split, seed=a.seed, cache=a.cache)
-        print(f"{split}: {len(pairs)} pairs")
+    prepare_main(vctk_pairs, __doc__, "pairs")

@@ -54,6 +54,28 @@ def test_vctk_splits_and_resampling(tmp_path):
     assert sf.info(str(raw[0].clean)).samplerate == 48000
 
 
+def test_prepare_script_prints_the_split_sizes(tmp_path, capsys):
+    import runpy
+    import sys
+
+    root = make_vctk(tmp_path / "vctk")
+    cache = tmp_path / "cache"
+    sizes = [len(vctk_pairs(root, s, cache=cache, progress=False)) for s in ("train", "valid", "test")]
+    argv = sys.argv
+    sys.argv = ["prepare_vctk.py", str(root), "--cache", str(tmp_path / "c2")]
+    try:
+        runpy.run_path("data_prep/prepare_vctk.py", run_name="__main__")
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr().out.splitlines()
+    assert [l for l in out if l[:5] in ("train", "valid", "test:")] == [
+        f"train: {sizes[0]} pairs", f"valid: {sizes[1]} pairs", f"test: {sizes[2]} pairs"]
+    assert sizes == [18, 2, 10]
+    with pytest.raises(SystemExit):  # ROOT is required
+        from kspikese.data.pairs import prepare_main
+        prepare_main(vctk_pairs, "doc", argv=[])
+
+
 def test_vctk_missing_and_empty_folders_name_the_layout(tmp_path):
     with pytest.raises(CorpusError, match="clean_trainset_28spk_wav"):
         vctk_pairs(tmp_path / "nothing", "train")

@@ -111,3 +111,24 @@ def holdout(groups, fraction, seed, salt=b"valid"):
         order += [v[i] for v in lists if i < len(v)]
     k = int(round(fraction * len(order)))
     return set(order[:k])
+
+
+def prepare_main(pairs_fn, doc, noun="pairs", argv=None):
+    """The ``data_prep/prepare_*.py`` scripts: build a user's corpus cache and print split sizes.
+
+    Parses ``ROOT [--cache DIR] [--seed N]`` from ``argv`` (default ``sys.argv[1:]``), calls
+    ``pairs_fn(root, split, seed=, cache=)`` for each of :data:`SPLITS` and prints
+    ``"<split>: <n> <noun>"``.  Returns ``{split: n}``.
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("root")
+    p.add_argument("--cache", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    sizes = {}
+    for split in SPLITS:
+        sizes[split] = len(pairs_fn(a.root, split, seed=a.seed, cache=a.cache))
+        print(f"{split}: {sizes[split]} {noun}")
+    return sizes
