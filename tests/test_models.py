@@ -288,3 +288,36 @@ def test_random_baseline_does_not_inherit_the_identity_start():
     # the same seed gives the same random baseline
     np.testing.assert_array_equal(pipeline.random_ann(cfg, 7).get_weights()[0],
                                   rnd.get_weights()[0])
+
+
+def test_conv_tasnet_identity_start_returns_its_input():
+    """start="identity": encoder filters ±u_i of a tight frame, decoder its scaled adjoint, mask 1.
+    Every sample whose two encoder frames lie inside the input is returned exactly; the first
+    and last stride/2 samples (frames half in the zero padding) are not."""
+    x = audio(2, 512)
+    for filters, copies in ((32, 1), (64, 2)):
+        net = small_conv_tasnet(start="identity", seed=3, enc_filters=filters)
+        y = net(x).numpy()
+        np.testing.assert_allclose(y[:, 4:-4], x[:, 4:-4], atol=1e-5)
+        assert np.abs(y[:, :4] - x[:, :4]).max() > 1e-2
+        kernel = net.get_layer("encoder").kernel.numpy()[:, 0, :]   # (16, N): [Uᵀ, −Uᵀ]
+        half = filters // 2
+        np.testing.assert_allclose(kernel[:, half:], -kernel[:, :half])
+        np.testing.assert_allclose(kernel[:, :half] @ kernel[:, :half].T,   # UᵀU = c·I
+                                   copies * np.eye(16), atol=1e-5)
+        decoder = net.get_layer("readout").kernel.numpy()[:, 0, :]
+        np.testing.assert_allclose(decoder, kernel * 8 / (copies * 16), atol=1e-7)
+        mask_kernel, mask_bias = net.get_layer("mask").get_weights()
+        assert not mask_kernel.any() and np.all(mask_bias == 1.0)
+    # seeded: the same seed gives the same filters, another seed others
+    same = small_conv_tasnet(start="identity", seed=3, enc_filters=64)
+    other = small_conv_tasnet(start="identity", seed=4, enc_filters=64)
+    np.testing.assert_array_equal(same.get_layer("encoder").kernel.numpy()[:, 0, :], kernel)
+    assert not np.allclose(other.get_layer("encoder").kernel.numpy()[:, 0, :], kernel)
+
+
+def test_conv_tasnet_identity_start_is_refused_where_no_tight_frame_fits():
+    with pytest.raises(ValueError, match="start must be 'random' or 'identity'"):
+        small_conv_tasnet(start="zeros")
+    with pytest.raises(ValueError, match=r"enc_filters \(24\) to be a multiple of 2·enc_kernel"):
+        small_conv_tasnet(start="identity", enc_filters=24)

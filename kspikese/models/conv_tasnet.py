@@ -43,10 +43,23 @@ Choices the paper leaves open, and why:
   original's sigmoid has no IF equivalent), so ``multiply`` is a product of non-negative spike
   counts and its ReLU re-emits it as spikes.
 
+* ``start="identity"`` starts the untrained model as the identity map ``y = x`` (the default
+  ``"random"`` draws every weight), as Wave-U-Net's ``input_skip="identity"`` does: the encoder's
+  filters come in pairs ``±u_i`` whose ``u_i`` stack ``enc_filters / (2·enc_kernel)`` random
+  orthogonal ``enc_kernel × enc_kernel`` matrices, so ``relu(u·x) − relu(−u·x) = u·x`` and the
+  analysis ``U`` (``enc_filters/2 × enc_kernel``) is a tight frame, ``UᵀU = c·I`` with
+  ``c = enc_filters / (2·enc_kernel)``; the decoder is its adjoint scaled by
+  ``1 / (c · enc_kernel/stride)`` (every sample lies in ``enc_kernel/stride`` frames), which
+  reconstructs every sample whose frames lie inside the input; the mask convolution starts at
+  kernel 0 and bias 1, so ``M = 1`` and the multiply passes ``E`` on.  Training then learns
+  what to remove: the mask kernel gets a gradient at once, the separator from the second step
+  (zero-initialised residual branches, Goyal et al. 2017, Zhang et al. 2019).
+
 ``frame_len`` must be a multiple of ``stride`` (8): the encoder gives ``frame_len / 8`` frames
 and the decoder restores ``frame_len`` samples.  ``frame_len=None`` accepts any such length.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from kspikese.neurons import SynapticMultiply, spike_add
@@ -57,13 +70,16 @@ _L = tf.keras.layers
 def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
                       bottleneck=256, hidden=512, skip=None, kernel=3, blocks=3, repeats=2,
                       sep_out=True, grouped="depthwise", momentum=0.99, activation="relu",
-                      name="conv_tasnet"):
+                      start="random", seed=None, name="conv_tasnet"):
     """Build the ANN Conv-TasNet: ``(None, frame_len, 1) -> (None, frame_len, 1)``.
 
     ``bottleneck`` = residual channels B, ``hidden`` = H (expand ratio H/B), ``skip`` = skip
     channels (default B), ``kernel`` = size of the dilated depthwise convolution, ``blocks`` = N,
     ``repeats`` = R.  ``activation``: ``"relu"`` (the paper's) or ``"prelu"`` (the original's
-    PReLU in the bottleneck and blocks).  The output layer is named ``readout``.
+    PReLU in the bottleneck and blocks).  ``start``: ``"random"`` (every weight drawn) or
+    ``"identity"`` (the untrained model computes ``y = x``; see the module docstring), whose
+    orthogonal encoder filters are drawn with ``seed`` (``None``: NumPy's global generator, which
+    :func:`kspikese.training.set_seed` seeds).  The output layer is named ``readout``.
     """
     skip = int(skip or bottleneck)
     for arg, value in dict(enc_filters=enc_filters, enc_kernel=enc_kernel, stride=stride,
@@ -84,6 +100,16 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
         raise ValueError(
             f"build_conv_tasnet: activation must be 'relu' or 'prelu', got {activation!r}"
         )
+    if start not in ("random", "identity"):
+        raise ValueError(
+            f"build_conv_tasnet: start must be 'random' or 'identity', got {start!r}"
+        )
+    if start == "identity" and (enc_filters % (2 * enc_kernel) or enc_kernel % stride):
+        raise ValueError(
+            f"build_conv_tasnet: start='identity' needs enc_filters ({enc_filters}) to be a "
+            f"multiple of 2·enc_kernel ({2 * enc_kernel}) and enc_kernel a multiple of stride "
+            f"({stride})"
+        )
     if frame_len is not None:
         frame_len = int(frame_len)
         if frame_len <= 0 or frame_len % stride:
@@ -101,8 +127,9 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
         return _L.ReLU(name=layer_name)(x)
 
     inputs = tf.keras.Input((frame_len, 1), name="audio")
-    encoded = _L.Conv1D(enc_filters, enc_kernel, strides=stride, padding="same",
-                        activation="relu", name="encoder")(inputs)
+    encoder = _L.Conv1D(enc_filters, enc_kernel, strides=stride, padding="same",
+                        activation="relu", name="encoder")
+    encoded = encoder(inputs)
     y = _L.Conv1D(bottleneck, 1, name="bottleneck")(encoded)
     y = act(bn(y, "bottleneck"), "bottleneck_relu")
     skips = []
@@ -123,8 +150,35 @@ def build_conv_tasnet(frame_len=16384, enc_filters=256, enc_kernel=16, stride=8,
     features = spike_add(skips + [y], name="skip_sum")
     if sep_out:
         features = _L.Conv1D(skip, 1, activation="relu", name="sep_out")(features)
-    mask = _L.Conv1D(enc_filters, 1, activation="relu", name="mask")(features)
+    mask_conv = _L.Conv1D(enc_filters, 1, activation="relu", name="mask")
+    mask = mask_conv(features)
     masked = SynapticMultiply(activation="relu", name="multiply")([mask, encoded])
-    outputs = _L.Conv1DTranspose(1, enc_kernel, strides=stride, padding="same",
-                                 name="readout")(masked)
+    readout = _L.Conv1DTranspose(1, enc_kernel, strides=stride, padding="same", name="readout")
+    outputs = readout(masked)
+    if start == "identity":
+        identity_start(encoder, mask_conv, readout, stride, seed)
     return tf.keras.Model(inputs, outputs, name=name)
+
+
+def identity_start(encoder, mask_conv, readout, stride, seed=None):
+    """Set the encoder, mask and decoder so that the model computes ``y = x`` (module docstring).
+
+    Encoder kernel ``(K, 1, N)``: columns ``[U, −U]ᵀ`` with ``U = [Q_1; …; Q_c]`` stacked random
+    orthogonal ``K × K`` matrices (``c = N / 2K``), bias 0.  Decoder kernel ``(K, 1, N)``: the same
+    columns times ``stride / (c·K)``, bias 0, so ``decoder(relu(encoder(x))) = x``.  Mask kernel
+    0, bias 1.
+    """
+    kernel = encoder.kernel
+    size, _, filters = kernel.shape
+    copies = filters // (2 * size)
+    rng = np.random if seed is None else np.random.default_rng(seed)
+    basis = np.concatenate([np.linalg.qr(rng.standard_normal((size, size)))[0]
+                            for _ in range(copies)], axis=0)           # (N/2, K), UᵀU = c·I
+    columns = np.concatenate([basis, -basis], axis=0).T                # (K, N)
+    encoder.set_weights([columns[:, None, :].astype("float32"),
+                         np.zeros(filters, "float32")])
+    gain = stride / (copies * size)
+    readout.set_weights([(gain * columns)[:, None, :].astype("float32"),
+                         np.zeros(1, "float32")])
+    mask_kernel, mask_bias = mask_conv.get_weights()
+    mask_conv.set_weights([np.zeros_like(mask_kernel), np.ones_like(mask_bias)])
