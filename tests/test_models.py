@@ -321,3 +321,18 @@ def test_conv_tasnet_identity_start_is_refused_where_no_tight_frame_fits():
         small_conv_tasnet(start="zeros")
     with pytest.raises(ValueError, match=r"enc_filters \(24\) to be a multiple of 2·enc_kernel"):
         small_conv_tasnet(start="identity", enc_filters=24)
+
+
+def test_table3_starts_conv_tasnet_as_the_identity_and_the_paper_profile_does_not():
+    """Table 3's cpu recipe starts from y = x (start: identity); its `paper` profile draws every
+    weight, and so does its Random baseline."""
+    from kspikese import config as configs, pipeline
+
+    cfg = configs.load("table3", quick=True)
+    x = audio(1, cfg["frame_len"])
+    start = pipeline.build_ann(cfg, 5)(x).numpy()
+    np.testing.assert_allclose(start[:, 4:-4], x[:, 4:-4], atol=1e-5)
+    assert rel_err(x, pipeline.random_ann(cfg, 5)(x).numpy()) > 0.5
+    paper = configs.load("table3", quick=True, profile="paper")
+    assert paper["model_kwargs"]["start"] == "random"
+    assert rel_err(x, pipeline.build_ann(paper, 5)(x).numpy()) > 0.5
