@@ -279,7 +279,8 @@ def operating_point(cfg):
     -------
     dict
         ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
-        penalty_target, front, why}``; ``front``/``why`` are ``None`` when not stated.
+        penalty_target, relays, sum_scale, front, why}``; ``front``/``why`` are ``None`` when not
+        stated.  (Grid points inherit ``relays`` and ``sum_scale`` from the table's ``convert:``.)
 
     Raises
     ------
@@ -297,6 +298,8 @@ def operating_point(cfg):
             "v0": conv.get("v0", "random"), "timesteps": int(conv.get("timesteps", 1)),
             "penalty_weight": float(penalty["weight"]) if penalty else 0.0,
             "penalty_target": float(penalty.get("target", 0.0)) if penalty else 0.0,
+            "relays": bool(conv.get("relays", False)),
+            "sum_scale": conv.get("sum_scale", "geometric"),
             "front": stated.get("front"), "why": stated.get("why")}
 
 
@@ -308,6 +311,10 @@ def describe_operating_point(op):
     penalty = (f"spike penalty w {op['penalty_weight']:g} above {op['penalty_target']:g}"
                if op["penalty_weight"] else "no spike penalty")
     text = f"{scale}, v0 {op['v0']}, T {op['timesteps']}, {penalty}"
+    if op.get("relays"):
+        text += f", relays after sums ({op.get('sum_scale', 'geometric')} sum scale)"
+    elif op.get("sum_scale", "geometric") != "geometric":
+        text += f", {op['sum_scale']} sum scale"
     if op["front"]:
         text += f"; chosen from {op['front']}"
     if op["why"]:

@@ -172,6 +172,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     op = pareto.operating_point(cfg)
     assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
                   "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0, "penalty_target": 0.1,
+                  "relays": False, "sum_scale": "geometric",
                   "front": "make pareto", "why": "cheapest within 0.5 dB"}
     assert pareto.describe_operating_point(op) == (
         "target 15 spikes at the 99.9th percentile, v0 0.5, T 1, spike penalty w 2 above 0.1; "
@@ -185,6 +186,12 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
         "convert": {"activation_scale": "int16"}}))
     assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)
     assert pareto.describe_operating_point(int16).startswith("activation scale int16, v0 ")
+    relayed = pareto.operating_point(configs.load("table1", overrides={
+        "convert": {"target_spikes": 10, "relays": True, "sum_scale": "min"},
+        "finetune": {"spike_penalty": None}, "operating_point": {"front": "f", "why": "w"}}))
+    assert pareto.describe_operating_point(relayed) == (
+        "target 10 spikes at the 99.9th percentile, v0 0.5, T 1, no spike penalty, relays after "
+        "sums (min sum scale); chosen from f (w)")
 
 
 @pytest.mark.parametrize("section, expected", [

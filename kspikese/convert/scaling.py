@@ -130,7 +130,7 @@ class Scaler(Rebuild):
         return y
 
 
-def scale_activations(model, c):
+def scale_activations(model, c, sum_scale="geometric"):
     """Return a copy of ``model`` computing the same function with its activations scaled.
 
     With one number ``c`` the copy is::
@@ -160,7 +160,10 @@ def scale_activations(model, c):
         the named layer's output is scaled by ``c_l`` (an activation layer's factor goes to the
         layers with weights that feed it), the others inherit their input's scale, and the model's input is
         not rescaled.  Layers whose outputs are added (Conv-TasNet's residual and skip paths)
-        share one factor, the geometric mean of the factors asked for them.
+        share one factor (:func:`equalise`).
+    sum_scale : {"geometric", "min"}
+        That shared factor: the geometric mean of the factors asked for the group, or the
+        smallest (no member then fires above its target at its percentile).
 
     Returns
     -------
@@ -170,7 +173,7 @@ def scale_activations(model, c):
     """
     model = as_functional(model, "scale_activations")
     if isinstance(c, dict):
-        targets, uniform_c = layer_targets(model, c), None
+        targets, uniform_c = layer_targets(model, c, sum_scale), None
     else:
         uniform_c = float(c)
         if not math.isfinite(uniform_c) or uniform_c <= 0:
@@ -179,7 +182,7 @@ def scale_activations(model, c):
     return Scaler(model, uniform_c, targets).run(name=model.name)
 
 
-def layer_targets(model, factors):
+def layer_targets(model, factors, sum_scale="geometric"):
     """``{carrier layer name: factor}`` for per-layer ``factors``: a factor asked for a layer
     without weights goes to the one layer feeding it; then :func:`equalise` makes summed layers
     share one factor."""
@@ -198,7 +201,7 @@ def layer_targets(model, factors):
                              "factor has nowhere to go")
         for layer in carriers:
             targets[layer.name] = value
-    return equalise(model, targets)
+    return equalise(model, targets, sum_scale)
 
 
 def carriers_feeding(layer):
@@ -219,12 +222,19 @@ def carriers_feeding(layer):
     return found
 
 
-def equalise(model, targets):
+SUM_SCALES = ("geometric", "min")
+
+
+def equalise(model, targets, sum_scale="geometric"):
     """Give one factor to every group of layers whose outputs meet in an ``"equal"`` layer (Add,
     Subtract, Average, Maximum, Minimum): a sum needs equal scales.  The group's factor is the
-    geometric mean of its members' requested factors (1 if the group includes the model's
+    geometric mean of its members' requested factors, or with ``sum_scale="min"`` the smallest
+    (1 if the group includes the model's
     input, whose scale is 1 in per-layer mode, or if none of its members was asked for a factor,
     as with MobileNetV2's residual sums of two linear projections)."""
+    if sum_scale not in SUM_SCALES:
+        raise ValueError(f"scale_activations: sum_scale must be one of {list(SUM_SCALES)}, got "
+                         f"{sum_scale!r}")
     parent = {}
 
     def find(k):
@@ -264,6 +274,8 @@ def equalise(model, targets):
             continue
         if "<input>" in members or not wanted:
             value = 1.0  # no factor asked (e.g. two linear projections summed): the ANN's scale
+        elif sum_scale == "min":
+            value = float(min(wanted))
         else:
             value = float(np.exp(np.mean(np.log(wanted))))
         for m in members:

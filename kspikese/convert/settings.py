@@ -32,6 +32,10 @@ KEYS = {
           "(0.5: rounding, as QCFS; default 'random')",
     "readout": "name of the linear output layer that gets a linear spiking neuron "
                "(default 'readout'; None: no spiking readout)",
+    "relays": "data: a relay neuron after every sum of spike trains, re-spiking residual "
+              "streams at the target rate (kspikese.convert.relays; default false)",
+    "sum_scale": "data: the one factor of layers whose outputs are summed: 'geometric' (the "
+                 "geometric mean of their factors, default) or 'min' (the smallest)",
 }
 
 
@@ -84,7 +88,8 @@ def check(cfg):
         ``dt``, ``timesteps``, ``activation_scale`` (parsed: a float or ``"data"``),
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
         ``target_spikes``), ``readout`` (default ``"readout"``), ``v0`` (``"random"`` or a
-        number in ``[0, 1)``).
+        number in ``[0, 1)``), ``relays`` (bool, default ``False``; only with ``"data"``), ``sum_scale``
+        (``"geometric"`` or ``"min"``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -104,7 +109,17 @@ def check(cfg):
         "readout_spikes": cfg.get("readout_spikes"),
         "readout": cfg.get("readout", "readout"),
         "v0": cfg.get("v0", "random"),
+        "relays": cfg.get("relays", False),
+        "sum_scale": cfg.get("sum_scale", "geometric"),
     }
+    if out["sum_scale"] not in ("geometric", "min"):
+        raise ValueError(f"convert: sum_scale must be 'geometric' or 'min', got "
+                         f"{out['sum_scale']!r}")
+    if not isinstance(out["relays"], bool):
+        raise ValueError(f"convert: relays must be true or false, got {out['relays']!r}")
+    if out["relays"] and out[KEY] != DATA:
+        raise ValueError(f"convert: relays need {KEY}: data (a relay's rate is set by "
+                         f"data-based normalisation), got {KEY} {cfg.get(KEY, DEFAULT)!r}")
     if out["readout"] is not None and not isinstance(out["readout"], str):
         raise ValueError(f"convert: readout must be a layer name or None, got {out['readout']!r}")
     if out["percentile"] > 100:

@@ -3,6 +3,7 @@ SNN, by a function-preserving activation scaling and a weight transfer."""
 
 from kspikese.convert import settings
 from kspikese.convert.calibration import layer_scales
+from kspikese.convert.relays import insert_relays
 from kspikese.convert.scaling import scale_activations
 from kspikese.convert.spiking import to_spiking
 
@@ -26,7 +27,9 @@ def convert(ann, cfg, seed, calibration=None):
         ``calibration``), and for ``"data"`` ``percentile``, ``target_spikes``,
         ``readout_spikes``; ``readout``: the linear output layer's name (default
         ``"readout"``); ``v0``: the initial voltages, ``"random"`` (default) or a number in
-        ``[0, 1)`` (0.5 rounds).
+        ``[0, 1)`` (0.5 rounds); ``relays``: a relay neuron after every sum
+        (:func:`kspikese.convert.relays.insert_relays`, with ``"data"`` only); ``sum_scale``:
+        how summed layers share one factor (:func:`kspikese.convert.scaling.equalise`).
     seed : int
         Seed of the neurons' initial voltages.
     calibration : array_like, optional
@@ -43,7 +46,10 @@ def convert(ann, cfg, seed, calibration=None):
         if calibration is None:
             raise ValueError(f"convert: {settings.KEY} 'data' needs calibration examples "
                              "(calibration=None)")
-        scaled = scale_activations(ann, layer_scales(ann, calibration, parsed))
+        if parsed["relays"]:
+            ann = insert_relays(ann, calibration)
+        scaled = scale_activations(ann, layer_scales(ann, calibration, parsed),
+                                   sum_scale=parsed["sum_scale"])
     else:
         scaled = scale_activations(ann, scale)
     return to_spiking(scaled, dt=parsed["dt"], seed=seed, timesteps=parsed["timesteps"],
