@@ -3,15 +3,16 @@
 An ``Add`` of spike counts needs no neuron (:func:`kspikese.neurons.spike_add`): merging trains
 onto the same targets is exact.  But the sum's rate is the sum of its inputs' rates, and in a
 residual network the stream ``y_b = y_{b-1} + r_b`` carries every block's trains at once: block
-``b``'s 1×1 convolution reads ``b + 1`` trains, and its synaptic events grow with depth.  In
-Conv-TasNet the summed residual and skip streams feed about 70 % of the SNN's events.
+``b``'s 1×1 convolution reads ``b + 1`` trains, and its synaptic events grow with depth.
 
 A relay is the one-synapse neuron ``z = ReLU(w ⊙ y + β)`` (a depthwise convolution of kernel size
 1, ``w = 1``, ``β = 0``) after each sum.  Where the sum is non-negative (a sum of ReLU outputs) it
 computes ``z = y``, so the ANN's function is unchanged; converted, it is a neuron whose scale
 data-based normalisation sets like any other layer's (``target_spikes`` at the percentile), so
-the stream is re-encoded at the target rate after every block.  It costs one synapse per channel
-and a rounding per block; the relay's ``w`` and ``β`` are trained with the rest in stage 3.
+the stream is re-encoded at its own scale after every block instead of carrying every block's
+trains.  The relay's output meets the next residual in the next sum, and the two share one factor
+(``sum_scale``: their geometric mean, or the smaller).  It costs one synapse per channel and a
+rounding per block; the relay's ``w`` and ``β`` are trained with the rest in stage 3.
 """
 
 import numpy as np
