@@ -12,6 +12,7 @@ activation of order 1 never reaches a spike):
 
 import math
 
+from kspikese.convert.scaling import SUM_SCALES
 from kspikese.neurons import check_v0
 
 INT16 = 32768.0
@@ -33,7 +34,7 @@ KEYS = {
     "readout": "name of the linear output layer that gets a linear spiking neuron "
                "(default 'readout'; None: no spiking readout)",
     "relays": "data: a relay neuron after every sum of spike trains, re-spiking residual "
-              "streams at the target rate (kspikese.convert.relays; default false)",
+              "streams at their own scale (kspikese.convert.relays; default false)",
     "sum_scale": "data: the one factor of layers whose outputs are summed: 'geometric' (the "
                  "geometric mean of their factors, default) or 'min' (the smallest)",
 }
@@ -88,8 +89,8 @@ def check(cfg):
         ``dt``, ``timesteps``, ``activation_scale`` (parsed: a float or ``"data"``),
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
         ``target_spikes``), ``readout`` (default ``"readout"``), ``v0`` (``"random"`` or a
-        number in ``[0, 1)``), ``relays`` (bool, default ``False``; only with ``"data"``), ``sum_scale``
-        (``"geometric"`` or ``"min"``).
+        number in ``[0, 1)``), ``relays`` (bool, default ``False``; only with ``"data"``),
+        ``sum_scale`` (``"geometric"`` or ``"min"``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -112,8 +113,8 @@ def check(cfg):
         "relays": cfg.get("relays", False),
         "sum_scale": cfg.get("sum_scale", "geometric"),
     }
-    if out["sum_scale"] not in ("geometric", "min"):
-        raise ValueError(f"convert: sum_scale must be 'geometric' or 'min', got "
+    if out["sum_scale"] not in SUM_SCALES:
+        raise ValueError(f"convert: sum_scale must be {' or '.join(map(repr, SUM_SCALES))}, got "
                          f"{out['sum_scale']!r}")
     if not isinstance(out["relays"], bool):
         raise ValueError(f"convert: relays must be true or false, got {out['relays']!r}")
