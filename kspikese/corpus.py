@@ -14,6 +14,7 @@ hands out what the stages need:
 """
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,8 +205,9 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
     except ValueError as exc:
         raise CorpusError(str(exc)) from None
     if train_options["mixing"] == "dynamic" and data != "default":
-        raise CorpusError(f"data.train.mixing: dynamic needs the default corpus (it mixes the "
-                          f"corpus's training noise), not --data {data}")
+        warnings.warn(f"data.train.mixing: dynamic mixes the default corpus's speech and noise; "
+                      f"--data {data} trains on its own fixed training pairs instead", UserWarning)
+        train_options = check_options(None)
     root = None
     corpus_seed = int(limits.get("corpus_seed", 0))
     if data == "default":

@@ -8,6 +8,9 @@ the firing rates (``eval/firing_rates.json``) and the training histories (``ann/
 """
 
 import json
+import re
+
+import numpy as np
 
 from kspikese import report
 from kspikese.pipeline import COLUMNS_BY_MODEL, columns, eval_settings
@@ -27,6 +30,38 @@ def data_line(info, recipe):
     if info.get("synthetic"):
         line += " — SYNTHETIC test corpus (made by the tests), numbers mean nothing"
     return line
+
+
+def voice_of(name):
+    """The voice of a test utterance from its name: the default corpus's ``<voice>__<line>``,
+    or noisy VCTK's ``<speaker>_<number>`` (``p232_001``); ``None`` otherwise."""
+    if "__" in name:
+        return name.split("__")[0]
+    match = re.fullmatch(r"(p\d+)_\d+", name)
+    return match.group(1) if match else None
+
+
+def voice_rows(results, cols, metric="si_snr"):
+    """Rows ``[voice, utterances, <metric> mean per column...]``, one per test voice and a last
+    ``all`` row, from the per-utterance rows of :func:`kspikese.pipeline.evaluate_columns`;
+    ``[]`` when a name carries no voice (:func:`voice_of`).  A voice's mean is over its own
+    utterances, so the per-voice means show what the overall mean hides: how each unseen voice
+    fares."""
+    names = [r["name"] for r in results[cols[0]].get("rows", [])]
+    voices = [voice_of(n) for n in names]
+    if not names or None in voices:
+        return []
+    per_col = {c: {r["name"]: r.get(metric) for r in results[c].get("rows", [])} for c in cols}
+    rows = []
+    for voice in sorted(set(voices)) + ["all"]:
+        members = [n for n, v in zip(names, voices) if voice in ("all", v)]
+        cells = []
+        for c in cols:
+            vals = [per_col[c].get(n) for n in members]
+            vals = [float(x) for x in vals if x is not None and np.isfinite(float(x))]
+            cells.append(report.fmt(np.mean(vals) if vals else None))
+        rows.append([voice, len(members)] + cells)
+    return rows
 
 
 def write_table(run, results, runtime_s):
@@ -71,6 +106,10 @@ def write_table(run, results, runtime_s):
                report.markdown_table(["Metric"] + paper_cols,
                                      report.metric_rows(paper_cols, paper, metrics)),
                "", PAPER_NOTE, ""]
+    by_voice = voice_rows(results, cols)
+    if by_voice:
+        md += ["SI-SNR (dB) by test voice (mean over each voice's utterances):", "",
+               report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
     stages = run.state.get("stages", {})
     pipeline_s = (sum(st.get("seconds", 0) for st in stages.values())
                   + sum(results[c].get("seconds", 0) for c in cols))
@@ -85,6 +124,7 @@ def write_table(run, results, runtime_s):
                              "batch_size": batch_size},
                "seed": run.seed, "quick": run.quick, "profile": run.profile, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
+               "si_snr_by_voice": by_voice,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},
                "utterances_failed": {c: results[c]["means"].get("n_errors") for c in cols}}
     report.write_all(out, run.table, "\n".join(md), header, rows, payload)

@@ -47,3 +47,24 @@ def test_missing_library_says_how_to_install(monkeypatch):
             baselines.rnnoise(np.zeros(SR), SR)
     finally:
         baselines._librnnoise.cache_clear()
+
+
+def test_peers_run_a_shipped_model_through_enhance_loading_it_once(monkeypatch):
+    from kspikese import hub
+    from kspikese.bench import peers
+
+    loads = []
+    real_load = hub.load
+
+    def counting_load(name, *args, **kwargs):
+        loads.append(name)
+        return real_load(name, *args, **kwargs)
+
+    monkeypatch.setattr(hub, "load", counting_load)
+    run = peers.denoisers()["wave-u-net"]
+    x = (0.05 * np.random.default_rng(0).standard_normal(12000)).astype(np.float32)
+    y = run(x, 16000)
+    y8 = run(x[::2], 8000)  # another rate: resampled to 16 kHz and back
+    assert y.shape == x.shape and y8.shape == (6000,) and np.all(np.isfinite(y))
+    assert not np.allclose(y, x)
+    assert loads == ["wave-u-net"]

@@ -107,6 +107,8 @@ def test_fixed_is_the_default_and_reads_the_written_frames(root):
     ({"mixing": "dynamic", "augment": {"eq": {"probability": 2}}}, r"data.train.augment.eq.probability: expected a number in \[0, 1\]"),
     ({"mixing": "dynamic", "examples_per_epoch": 0}, r"examples_per_epoch: expected a positive"),
     ({"augment": {"speed": [0.9, 1.1]}}, r"apply only to mixing: dynamic"),
+    ({"mixing": "dynamic", "sampling": "speaker"}, r"data.train.sampling: expected one of \['length', 'voice'\]"),
+    ({"sampling": "voice"}, r"apply only to mixing: dynamic"),
 ])
 def test_bad_options_name_the_key(tmp_path, train, match):
     import yaml
@@ -163,10 +165,47 @@ def test_reverb_with_pyroomacoustics_is_seeded():
     assert np.array_equal(a, b) and not np.allclose(a, x)
 
 
-def test_dynamic_needs_the_default_corpus(tmp_path):
-    from kspikese.data.pairs import CorpusError
+def test_dynamic_on_another_corpus_trains_on_its_fixed_pairs(tmp_path, monkeypatch):
+    import soundfile as sf
 
-    (tmp_path / "v").mkdir()
-    (tmp_path / "v" / "x").write_text("")
-    with pytest.raises(CorpusError, match="dynamic needs the default corpus"):
-        open_corpus(cfg({"mixing": "dynamic"}), "vctk", vctk_root=tmp_path / "v")
+    monkeypatch.setenv("KSPIKESE_DATA_DIR", str(tmp_path / "cache"))
+    v = tmp_path / "v"
+    tone = (0.1 * np.sin(np.arange(2 * L) / 5)).astype(np.float32)
+    for sub, speakers in (("trainset_28spk_wav", ("p226", "p227")), ("testset_wav", ("p232",))):
+        for kind in ("clean", "noisy"):
+            (v / f"{kind}_{sub}").mkdir(parents=True)
+            for spk in speakers:
+                for k in range(1, 11):
+                    sf.write(v / f"{kind}_{sub}" / f"{spk}_{k:03d}.wav", tone, 16000)
+    with pytest.warns(UserWarning, match="--data vctk trains on its own fixed training pairs"):
+        c = open_corpus(cfg({"mixing": "dynamic", "sampling": "voice"}), "vctk", vctk_root=v)
+    assert c.train_options["mixing"] == "fixed" and len(c.train) == 18
+    assert next(iter(c.training_stream(0)))[0].shape[1:] == (L, 1)
+
+
+def test_utterance_cdf_by_length_and_by_voice():
+    from kspikese.data.dynamic import utterance_cdf
+
+    lengths = [1.0, 3.0, 4.0, 2.0]
+    assert np.allclose(np.diff(utterance_cdf(lengths), prepend=0), [0.1, 0.3, 0.4, 0.2])
+    # voice a: 1 + 3 = 4 units, voice b: 4 + 2 = 6 units; each voice 1/2, shared by length
+    p = np.diff(utterance_cdf(lengths, ["a", "a", "b", "b"]), prepend=0)
+    assert np.allclose(p, [0.5 * 1 / 4, 0.5 * 3 / 4, 0.5 * 4 / 6, 0.5 * 2 / 6])
+
+
+def test_voice_sampling_hears_every_voice_equally_often(root):
+    import json
+
+    m = corpus(root, {"mixing": "dynamic", "sampling": "voice"}).mixer()
+    files = json.loads((root / "default" / "manifest.json").read_text())["files"]
+    names = [p.name for p in corpus(root, None).train]
+    speaker = {f["name"]: f["speaker"] for f in files
+               if f["split"] == "train" and f["recipe"] == "vctk-like"}
+    voices = [speaker[n] for n in names]
+    drawn = [voices[m.example(0, i)[2]["utterance"]] for i in range(600)]
+    counts = np.array([drawn.count(v) for v in sorted(set(voices))])
+    expected = 600 / len(counts)
+    assert len(counts) >= 2 and np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+    by_length = corpus(root, {"mixing": "dynamic"}).mixer()
+    assert [by_length.example(0, i)[2]["utterance"] for i in range(20)] != \
+        [m.example(0, i)[2]["utterance"] for i in range(20)]

@@ -13,7 +13,10 @@ Example ``i`` of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, crc
 e, i])`` alone, so batch ``k`` (examples ``k B .. k B + B - 1``) depends only on
 ``(seed, epoch, step)`` and a resumed run sees the same examples as an uninterrupted one:
 
-1. a training utterance, with probability proportional to its length;
+1. a training utterance, with probability proportional to its length (``sampling: length``, the
+   default), or a voice uniform over the training voices and then one of its utterances with
+   probability proportional to its length (``sampling: voice``: every voice is heard equally
+   often, however many minutes of it the corpus holds);
 2. a speed factor ``f`` (:mod:`.augment`; 1 when off) and a crop of ``round(f L)`` samples at a
    uniform random start (an utterance shorter than the crop sits at a random offset in it, the
    rest zero), resampled to ``L`` samples; crops whose clean part is all zero are redrawn;
@@ -38,7 +41,8 @@ from kspikese.config import check_keys
 from kspikese.data.pairs import CorpusError
 
 MIXINGS = ("fixed", "dynamic")
-KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment"}
+KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment", "sampling"}
+SAMPLINGS = ("length", "voice")
 GAIN_DB = [-10.0, 6.0]
 BABBLE_TALKERS = 6
 MAX_REDRAWS = 20
@@ -51,7 +55,11 @@ def check_options(options, where="data.train"):
     mix = options.get("mixing", "fixed")
     if mix not in MIXINGS:
         raise ValueError(f"{where}.mixing: expected one of {list(MIXINGS)}, got {mix!r}")
-    out = {"mixing": mix, "snr_db": None, "gain_db": list(GAIN_DB), "examples_per_epoch": None}
+    out = {"mixing": mix, "snr_db": None, "gain_db": list(GAIN_DB), "examples_per_epoch": None,
+           "sampling": options.get("sampling", "length")}
+    if out["sampling"] not in SAMPLINGS:
+        raise ValueError(f"{where}.sampling: expected one of {list(SAMPLINGS)}, "
+                         f"got {out['sampling']!r}")
     if options.get("snr_db") is not None:
         out["snr_db"] = aug.check_range(options["snr_db"], f"{where}.snr_db", -30, 60)
     if options.get("gain_db") is not None:
@@ -62,8 +70,9 @@ def check_options(options, where="data.train"):
             raise ValueError(f"{where}.examples_per_epoch: expected a positive integer or null, got {n!r}")
         out["examples_per_epoch"] = n
     out["augment"] = aug.check_options(options.get("augment"), f"{where}.augment")
-    if mix == "fixed" and (any(out["augment"].values()) or options.get("snr_db") is not None):
-        raise ValueError(f"{where}: snr_db and augment apply only to mixing: dynamic "
+    if mix == "fixed" and (any(out["augment"].values()) or options.get("snr_db") is not None
+                           or options.get("sampling") is not None):
+        raise ValueError(f"{where}: snr_db, sampling and augment apply only to mixing: dynamic "
                          "(the fixed mixtures are the corpus's)")
     return out
 
@@ -86,10 +95,13 @@ class DynamicMixer:
     augment : dict
         :func:`kspikese.data.augment.check_options` output.
     seed : int
+    voices : list of str, optional
+        The voice of each utterance; given, utterances are drawn voice-balanced (module
+        docstring, ``sampling: voice``), else in proportion to their lengths.
     """
 
     def __init__(self, speech, noise_types, streams, ssn_taps, frame_len, snr_db, gain_db,
-                 augment, seed):
+                 augment, seed, voices=None):
         if not speech:
             raise ValueError("DynamicMixer: no training speech")
         missing = [t for t in noise_types if t not in streams and t not in ("ssn", "babble")]
@@ -98,7 +110,9 @@ class DynamicMixer:
         self.speech = [np.asarray(x, np.float32) for x in speech]
         self.pool = {str(i): x for i, x in enumerate(self.speech)}
         lengths = np.array([len(x) for x in self.speech], np.float64)
-        self.cdf = np.cumsum(lengths) / lengths.sum()
+        if voices is not None and len(voices) != len(self.speech):
+            raise ValueError(f"DynamicMixer: {len(voices)} voices for {len(self.speech)} utterances")
+        self.cdf = utterance_cdf(lengths, voices)
         self.types, self.streams, self.h = list(noise_types), streams, ssn_taps
         self.frame_len, self.snr_db, self.gain_db = int(frame_len), snr_db, gain_db
         self.augment, self.seed = augment, int(seed)
@@ -208,6 +222,20 @@ class DynamicMixer:
         return ds.batch(b).prefetch(tf.data.AUTOTUNE)
 
 
+def utterance_cdf(lengths, voices=None):
+    """The cumulative probabilities of drawing each utterance: ``p_u = len_u / Σ len`` without
+    ``voices``; with them ``p_u = (1 / V) · len_u / Σ_{v(w) = v(u)} len_w`` for ``V`` voices."""
+    lengths = np.asarray(lengths, np.float64)
+    if voices is None:
+        p = lengths / lengths.sum()
+    else:
+        voices = np.asarray(voices)
+        names = np.unique(voices)
+        per_voice = {v: lengths[voices == v].sum() for v in names}
+        p = np.array([n / per_voice[v] for n, v in zip(lengths, voices)]) / len(names)
+    return np.cumsum(p)
+
+
 def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
     """The :class:`DynamicMixer` of the default corpus at ``corpus_dir`` for ``recipe``: clean
     speech of ``train_pairs``, the recipe's noise types, the corpus's training noise streams and
@@ -229,5 +257,14 @@ def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
         h = noise_mod.ssn_filter(np.asarray(lt["freqs_hz"]), np.asarray(lt["psd"]), ntaps=SSN_TAPS)
     snr = options["snr_db"] or [float(min(SNRS[recipe])), float(max(SNRS[recipe]))]
     speech = [load(p.clean) for p in train_pairs]
+    voices = None
+    if options.get("sampling", "length") == "voice":
+        speaker = {f["name"]: f["speaker"] for f in m["files"]
+                   if f.get("recipe") == recipe and f.get("split") == "train"}
+        missing = [p.name for p in train_pairs if p.name not in speaker]
+        if missing:
+            raise CorpusError(f"{man}: no speaker for the training utterances {missing[:3]}; "
+                              "data.train.sampling: voice needs the corpus's speakers")
+        voices = [speaker[p.name] for p in train_pairs]
     return DynamicMixer(speech, types, streams, h, frame_len, snr, options["gain_db"],
-                        options["augment"], seed)
+                        options["augment"], seed, voices=voices)
