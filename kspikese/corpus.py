@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspikese.data.pairs import CorpusError
+from kspikese.data.pairs import CorpusError, voice_of
 
 SPLITS = ("train", "valid", "test")
 DATA_SOURCES = ("default", "vctk", "timit")
@@ -246,7 +246,7 @@ def balanced_subset(pairs, limit):
     result keeps the sorted order."""
     groups = {}
     for p in pairs:
-        groups.setdefault(p[0].split("__")[0], []).append(p)
+        groups.setdefault(voice_of(p[0]) or p[0], []).append(p)
     order = []
     lists = [groups[k] for k in sorted(groups)]
     for i in range(max((len(v) for v in lists), default=0)):

@@ -8,11 +8,11 @@ the firing rates (``eval/firing_rates.json``) and the training histories (``ann/
 """
 
 import json
-import re
 
 import numpy as np
 
 from kspikese import report
+from kspikese.data.pairs import voice_of
 from kspikese.pipeline import COLUMNS_BY_MODEL, columns, eval_settings
 
 PAPER_NOTE = (
@@ -30,15 +30,6 @@ def data_line(info, recipe):
     if info.get("synthetic"):
         line += " — SYNTHETIC test corpus (made by the tests), numbers mean nothing"
     return line
-
-
-def voice_of(name):
-    """The voice of a test utterance from its name: the default corpus's ``<voice>__<line>``,
-    or noisy VCTK's ``<speaker>_<number>`` (``p232_001``); ``None`` otherwise."""
-    if "__" in name:
-        return name.split("__")[0]
-    match = re.fullmatch(r"(p\d+)_\d+", name)
-    return match.group(1) if match else None
 
 
 def voice_rows(results, cols, metric="si_snr"):

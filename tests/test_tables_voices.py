@@ -1,6 +1,7 @@
 """The per-voice SI-SNR breakdown of Tables 1-4, on hand-made per-utterance rows."""
 
-from kspikese.tables import voice_of, voice_rows
+from kspikese.data.pairs import voice_of
+from kspikese.tables import voice_rows
 
 
 def test_voice_of_reads_the_default_corpus_and_vctk_names():

@@ -38,7 +38,7 @@ import numpy as np
 from kspikese.data import augment as aug
 from kspikese.data import mixing, noise as noise_mod
 from kspikese.config import check_keys
-from kspikese.data.pairs import CorpusError
+from kspikese.data.pairs import CorpusError, voice_of
 
 MIXINGS = ("fixed", "dynamic")
 KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment", "sampling"}
@@ -258,13 +258,11 @@ def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
     snr = options["snr_db"] or [float(min(SNRS[recipe])), float(max(SNRS[recipe]))]
     speech = [load(p.clean) for p in train_pairs]
     voices = None
-    if options.get("sampling", "length") == "voice":
-        speaker = {f["name"]: f["speaker"] for f in m["files"]
-                   if f.get("recipe") == recipe and f.get("split") == "train"}
-        missing = [p.name for p in train_pairs if p.name not in speaker]
+    if options["sampling"] == "voice":
+        voices = [voice_of(p.name) for p in train_pairs]
+        missing = [p.name for p, v in zip(train_pairs, voices) if v is None]
         if missing:
-            raise CorpusError(f"{man}: no speaker for the training utterances {missing[:3]}; "
-                              "data.train.sampling: voice needs the corpus's speakers")
-        voices = [speaker[p.name] for p in train_pairs]
+            raise CorpusError(f"{root}: no voice in the names of the training utterances "
+                              f"{missing[:3]}; data.train.sampling: voice needs <voice>__<line> names")
     return DynamicMixer(speech, types, streams, h, frame_len, snr, options["gain_db"],
                         options["augment"], seed, voices=voices)

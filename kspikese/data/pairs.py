@@ -1,6 +1,7 @@
 """Clean/noisy pairs of files, and the errors raised for corpus folders that are not as expected."""
 
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,6 +14,16 @@ DEFAULT_LAYOUT = (
     "<corpus>/<recipe>/<split>/{clean,noisy}/<name>.wav with recipe in "
     f"{list(RECIPES)} and split in {list(SPLITS)}, plus <corpus>/manifest.json"
 )
+
+
+def voice_of(name):
+    """The voice of an utterance from its name: the default corpus's ``<voice>__<line>`` (as
+    :mod:`kspikese.data.default` names them; the voice is the manifest's ``speaker``), or noisy
+    VCTK's ``<speaker>_<number>`` (``p232_001``); ``None`` otherwise."""
+    if "__" in name:
+        return name.split("__")[0]
+    match = re.fullmatch(r"(p\d+)_\d+", name)
+    return match.group(1) if match else None
 
 
 class CorpusError(ValueError):
