@@ -229,10 +229,9 @@ def utterance_cdf(lengths, voices=None):
     if voices is None:
         p = lengths / lengths.sum()
     else:
-        voices = np.asarray(voices)
-        names = np.unique(voices)
-        per_voice = {v: lengths[voices == v].sum() for v in names}
-        p = np.array([n / per_voice[v] for n, v in zip(lengths, voices)]) / len(names)
+        _, voice = np.unique(np.asarray(voices), return_inverse=True)
+        per_voice = np.bincount(voice, weights=lengths)
+        p = lengths / per_voice[voice] / len(per_voice)
     return np.cumsum(p)
 
 
