@@ -142,6 +142,33 @@ def test_peaking_eq_has_its_gain_at_the_centre_frequency():
     assert abs(20 * np.log10(abs(resp[1]))) < 0.5
 
 
+@pytest.mark.parametrize("gain_db", [-24.0, 6.0])
+def test_low_shelf_gain_at_dc_midpoint_and_nyquist(gain_db):
+    # RBJ shelf: gain g at 0 Hz, g / 2 at the corner (midpoint) frequency, 0 dB at Nyquist
+    x = np.zeros(1 << 15)
+    x[0] = 1
+    h = augment.low_shelf(x, 300.0, gain_db)
+    _, resp = signal.freqz(h, worN=[0.0, 300.0, 8000.0], fs=16000)
+    db = 20 * np.log10(np.abs(resp))
+    assert db == pytest.approx([gain_db, gain_db / 2, 0.0], abs=0.05)
+
+
+def test_low_shelf_options_defaults_errors_and_seeding():
+    opts = augment.check_options({"low_shelf": True})
+    assert opts["low_shelf"] == {"probability": 0.5, "gain_db": [-24.0, 6.0], "freq_hz": [150.0, 500.0]}
+    with pytest.raises(ValueError, match=r"augment.low_shelf.freq_hz: expected \[low, high\]"):
+        augment.check_options({"low_shelf": {"freq_hz": [500, 150]}})
+    with pytest.raises(ValueError, match=r"augment.low_shelf: expected true or a mapping with keys "
+                                         r"probability, gain_db, freq_hz"):
+        augment.check_options({"low_shelf": {"q": 1}})
+    opts = augment.check_options({"low_shelf": {"probability": 1.0, "gain_db": [-20, -20]}})
+    x = np.random.default_rng(0).standard_normal(L).astype(np.float32)
+    a = augment.apply(x, opts, np.random.default_rng(5))
+    assert np.array_equal(a, augment.apply(x, opts, np.random.default_rng(5)))
+    low = lambda y: np.abs(np.fft.rfft(y)[: L * 100 // 16000]).mean()  # below 100 Hz
+    assert low(a) < 0.2 * low(x)  # -20 dB shelf at 150-500 Hz: the band under 100 Hz drops
+
+
 def test_reverb_without_the_extra_names_it(monkeypatch):
     real = builtins.__import__
 
