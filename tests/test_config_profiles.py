@@ -12,6 +12,8 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert cpu["profile"] == "cpu" and paper["profile"] == "paper"
     assert paper["ann"]["epochs"] == 200 and paper["ann"]["steps_per_epoch"] is None
     assert paper["ann"]["lr"] == 0.001 and configs.load("table3", profile="paper")["ann"]["lr"] == 1e-4
+    assert paper["ann"]["schedule"] == "constant" and paper["ann"]["warmup_steps"] == 0  # the paper's Adam
+    assert cpu["ann"]["schedule"] == "cosine"
     assert paper["convert"] == cpu["convert"]  # a profile changes only what it names
     assert "profiles" not in paper
     quick_paper = configs.load("table1", quick=True, profile="paper")
