@@ -6,7 +6,8 @@ Two ways in, one export (:func:`export_shipped`):
   fine-tuned SNN from ``results/runs/<table>-default-seed<S>/`` (``table1`` -> ``wave-u-net``,
   ``snn-wave-u-net``; ``table3`` -> ``conv-tasnet``, ``snn-conv-tasnet``; both by default) with a
   card that records the data, the table's config, the seed and the model's column of
-  ``results/<table>/<table>.json``.  The float16 check runs on the table's own test utterances
+  ``results/<table>/<table>.json``, beside RNNoise's scores on the same test utterances
+  (``peers``, :func:`peer_metrics`).  The float16 check runs on the table's own test utterances
   with the table's inference settings (``eval:`` overlap and batch size), so the card's numbers
   are measured the way the table's are;
 - from one checkpoint: ``kspikese ship --checkpoint RUN_OR_KERAS --name NAME
@@ -126,6 +127,28 @@ def export_shipped(checkpoint, name, card_fields=None, weights_dir=None, test_pa
 
 
 # ------------------------------------------------------------------------------ from a table
+PEERS = ("rnnoise",)  # the peer denoisers scored beside the shipped models on their cards
+
+
+def peer_metrics(pairs, metrics=None, peers=PEERS):
+    """``{peer: test-set means}`` of the peer denoisers (:data:`kspikese.baselines.BASELINES`)
+    on ``pairs`` (``(noisy, clean)`` 16 kHz arrays), scored with the table's ``metrics`` on whole
+    utterances; a peer that is not installed gets ``{"unavailable": <how to install it>}``."""
+    from kspikese import baselines
+    from kspikese.metrics.evaluate import evaluate_set
+
+    out = {}
+    for peer in peers:
+        try:
+            rows = [(f"u{k}", clean, baselines.BASELINES[peer](noisy))
+                    for k, (noisy, clean) in enumerate(pairs)]
+        except baselines.BaselineUnavailable as e:
+            out[peer] = {"unavailable": str(e)}
+            continue
+        out[peer] = evaluate_set(rows, metrics=metrics, progress=False)[1]
+    return out
+
+
 def card_fields(table_json, run, column):
     """The card's provenance fields: data, config, seed and the column's test metrics."""
     return {
@@ -205,11 +228,14 @@ def ship(table, results="results", seed=0, weights_dir=None, data_dir=None, quic
                          f"with other settings than {table}'s config; run `make reproduce-{table}`")
     pairs = [(noisy, clean) for _, clean, noisy in corpus.test_utterances()]
     overlap, batch_size = pipeline.eval_settings(run.cfg)
+    peers = {"test_metrics": peer_metrics(pairs, run.cfg.get("eval", {}).get("metrics")),
+             "source": "kspikese.publish.peer_metrics: the same test utterances, whole"}
     cards = []
     columns = pipeline.COLUMNS_BY_MODEL[run.cfg["model"]]
     for name, column, stage in zip(shipped.SHIPS[table], columns, ("ann", "finetune")):
-        card = export_shipped(run.path(stage), name, card_fields(table_json, run, column),
-                              weights_dir, pairs, overlap, batch_size)
+        fields = {**card_fields(table_json, run, column), "peers": peers}
+        card = export_shipped(run.path(stage), name, fields, weights_dir, pairs, overlap,
+                              batch_size)
         check = card["float16_check"]
         print(f"[ship] {name}: {card['weights_bytes'] / 1e6:.1f} MB {card['weights_dtype']}, "
               f"test SI-SNR float32 {check['si_snr_float32']:.3f} dB, float16 "

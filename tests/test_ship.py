@@ -100,6 +100,26 @@ def test_a_quick_table_ships_both_models_with_the_tables_inference_settings(fake
     assert check["passed"] and abs(check["delta_db"]) < publish.FLOAT16_TOLERANCE_DB
     assert sorted(p.name for p in out.iterdir()) == ["snn-wave-u-net.h5", "snn-wave-u-net.json",
                                                     "wave-u-net.h5", "wave-u-net.json"]
+    assert ann["peers"] == snn["peers"] and set(ann["peers"]["test_metrics"]) == {"rnnoise"}
+
+
+def test_peer_metrics_score_the_peer_or_say_how_to_install_it(monkeypatch):
+    from kspikese import baselines
+    from kspikese.metrics.snr import si_snr
+
+    rng = np.random.default_rng(1)
+    clean = (0.3 * rng.standard_normal(4000)).astype(np.float32)
+    noisy = clean + (0.1 * rng.standard_normal(4000)).astype(np.float32)
+    monkeypatch.setitem(baselines.BASELINES, "rnnoise", lambda x: 0.5 * x)  # SI-SNR is scale-free
+    got = publish.peer_metrics([(noisy, clean)], metrics=["si_snr"])
+    assert got["rnnoise"]["si_snr"] == pytest.approx(si_snr(clean, noisy), abs=1e-4)
+
+    def missing(x):
+        raise baselines.BaselineUnavailable("RNNoise needs pip install --no-deps pyrnnoise")
+
+    monkeypatch.setitem(baselines.BASELINES, "rnnoise", missing)
+    assert publish.peer_metrics([(noisy, clean)]) == {
+        "rnnoise": {"unavailable": "RNNoise needs pip install --no-deps pyrnnoise"}}
 
 
 def test_a_run_whose_models_do_not_match_the_config_is_refused(fake_run):
