@@ -14,6 +14,8 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert paper["ann"]["lr"] == 0.001 and configs.load("table3", profile="paper")["ann"]["lr"] == 1e-4
     assert paper["ann"]["schedule"] == "constant" and paper["ann"]["warmup_steps"] == 0  # the paper's Adam
     assert cpu["ann"]["schedule"] == "cosine"
+    paper3 = configs.load("table3", profile="paper")["ann"]
+    assert paper3["schedule"] == "constant" and paper3["warmup_steps"] == 0
     assert paper["convert"] == cpu["convert"]  # a profile changes only what it names
     assert "profiles" not in paper
     quick_paper = configs.load("table1", quick=True, profile="paper")
