@@ -34,30 +34,23 @@ def step_times(model_name, deterministic, steps, batch, frame, warmup=2):
     child (this module's ``__main__``)."""
     import tensorflow as tf
 
-    from kspikese import losses, models
+    from kspikese import models
+    from kspikese.bench.models import train_step
 
     tf.keras.utils.set_random_seed(0)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     build = {"wave_u_net": models.build_wave_u_net, "conv_tasnet": models.build_conv_tasnet}
     model = build[model_name](frame_len=frame)
-    opt = tf.keras.optimizers.Adam(1e-4)
     rng = np.random.default_rng(0)
     y = tf.constant(0.1 * rng.standard_normal((batch, frame, 1)), tf.float32)
     x = y + tf.constant(0.05 * rng.standard_normal((batch, frame, 1)), tf.float32)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = losses.snr_loss(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_weights)
-        opt.apply_gradients(zip(grads, model.trainable_weights))
-        return loss
+    step = train_step(model)
 
     out = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        step().numpy()
+        step(x, y).numpy()
         if i >= warmup:
             out.append(time.perf_counter() - t0)
     return out

@@ -55,23 +55,19 @@ def _naive(model, dt):
     return ToSpiking(model, dt, 0, 1, True, "readout", fast=False).run(name="naive_snn")
 
 
-def _snr_loss(y, y_hat):
+def train_step(model, lr=1e-4):
+    """A ``tf.function`` ``(x, y) -> loss``: one Adam step of ``model`` on the mean SNR loss
+    (:func:`kspikese.losses.snr_loss`), the step every training-speed benchmark times."""
     import tensorflow as tf
 
-    num = tf.reduce_sum(tf.square(y), axis=[1, 2])
-    den = tf.reduce_sum(tf.square(y - y_hat), axis=[1, 2]) + 1e-8
-    return -tf.reduce_mean(10.0 * tf.math.log(num / den + 1e-8) / tf.math.log(10.0))
+    from kspikese import losses
 
-
-def _train_step(model):
-    import tensorflow as tf
-
-    opt = tf.keras.optimizers.Adam(1e-4)
+    opt = tf.keras.optimizers.Adam(lr)
 
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = _snr_loss(y, model(x, training=True))
+            loss = tf.reduce_mean(losses.snr_loss(y, model(x, training=True)))
         grads = tape.gradient(loss, model.trainable_weights)
         opt.apply_gradients(zip(grads, model.trainable_weights))
         return loss
@@ -122,7 +118,7 @@ def measure(quick=False):
             jobs[f"{key}/{kind}/predict"] = _timer(
                 lambda m=model: m.predict(x, batch_size=BATCH, verbose=0))
         for kind, model in (("ann", ann), ("snn", snn)):
-            step = _train_step(model)
+            step = train_step(model)
             jobs[f"{key}/{kind}/train"] = _timer(lambda s=step: s(xt, yt))
     for job in jobs.values():  # warm-up: tracing, oneDNN primitive caches
         job()
