@@ -88,6 +88,22 @@ def check(cfg, path):
             raise ConfigError(f"{path}: `{section}:` is missing {absent}")
     check_training_data(cfg, path)
     check_operating_point(cfg, path)
+    check_rate_budget(cfg, path)
+
+
+def check_rate_budget(cfg, path):
+    """``finetune: max_events_per_mac:`` (the fine-tune's rate budget) must be a number > 0,
+    and only the fine-tune (an SNN) has one."""
+    if "max_events_per_mac" in cfg["ann"]:
+        raise ConfigError(f"{path}: `ann: max_events_per_mac:` - a rate budget belongs to "
+                          "`finetune:` (the ANN sends no spikes)")
+    if cfg["finetune"].get("max_events_per_mac") is not None:
+        from kspikese.spike_penalty import budget_value
+
+        try:
+            budget_value(cfg["finetune"]["max_events_per_mac"])
+        except ValueError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
 
 #: the keys of an optional ``operating_point:`` section (issue 13: where the rate-control knobs of

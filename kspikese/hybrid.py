@@ -108,7 +108,7 @@ def convert(ann, calibration=None, *, seed=0, **settings):
 
 
 def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0,
-             spike_penalty=None, callbacks=(), **kwargs):
+             spike_penalty=None, max_events_per_mac=None, ann=None, callbacks=(), **kwargs):
     """Stage 3: spike-aware fine-tuning of ``snn`` (in place), resumable from ``folder``.
 
     Arguments as :func:`train_ann` (defaults: the paper's Wave-U-Net fine-tuning rate, 1e-4).
@@ -116,7 +116,12 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     ``spike_penalty = {"weight": w, "target": τ}`` adds the spike-count penalty of
     :mod:`kspikese.spike_penalty` to the loss; every epoch's log records the mean spikes per
     neuron per step on validation batches (``val_spikes_per_neuron``,
-    ``val_hidden_spikes_per_neuron``).
+    ``val_hidden_spikes_per_neuron``).  ``max_events_per_mac`` (a rate budget, e.g. 0.33) also
+    logs ``val_events_per_mac`` (:class:`kspikese.spike_penalty.EventsLog`) and keeps the best
+    validation epoch whose synaptic events per inference are at most that share of the ANN's
+    MACs (before any epoch is, the one closest to it; :func:`kspikese.training.epoch_rank`);
+    ``ann``, the network ``snn`` was converted from, gives those MACs (default: ``snn``'s own
+    graph).
 
     Returns
     -------
@@ -126,15 +131,19 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     from kspikese import spike_penalty as penalty
 
     cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout"}
-    log = penalty.SpikeCountLog(valid, kwargs.get("validation_steps") or 2, cfg["readout"])
+    steps = kwargs.get("validation_steps") or 2
+    logs, budget = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None
+    if max_events_per_mac is not None:
+        budget = ("val_events_per_mac", penalty.budget_value(max_events_per_mac))
+        logs.append(penalty.EventsLog(valid, steps, ann))
     with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):
         return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
                                       patience=patience, seed=seed, label="SNN fine-tune",
-                                      callbacks=(*callbacks, log), **kwargs)
+                                      callbacks=(*callbacks, *logs), budget=budget, **kwargs)
 
 
 STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
-              "warmup_steps", "clipnorm", "spike_penalty", "loss")
+              "warmup_steps", "clipnorm", "spike_penalty", "max_events_per_mac", "loss")
 
 
 def stage_settings(section):

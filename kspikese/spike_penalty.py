@@ -19,6 +19,9 @@ The readout neuron (``<readout>_spike``) drives no synapse, so it is not penalis
 :class:`SpikeCountLog` adds the mean spike count per neuron per step (over every spiking layer,
 as :attr:`kspikese.energy.Estimate.mean_firing`, and over the hidden ones) on a few validation
 batches to every epoch's log: ``val_spikes_per_neuron`` and ``val_hidden_spikes_per_neuron``.
+:class:`EventsLog` adds ``val_events_per_mac``: the synaptic events of one inference over the
+dense operations of the same graph run as an ANN, the ratio an event-driven device's saving is
+(a rate budget on it picks the fine-tuned checkpoint, :func:`kspikese.hybrid.finetune`).
 """
 
 import contextlib
@@ -207,3 +210,55 @@ class SpikeCountLog(tf.keras.callbacks.Callback):
             return
         counts = mean_spikes(self.model, self.data, self.steps, self.readout)
         logs.update({f"val_{k}": v for k, v in counts.items()})
+
+
+class EventsLog(tf.keras.callbacks.Callback):
+    """Adds ``val_events_per_mac`` to each epoch's logs: on ``steps`` validation batches,
+
+    .. math::
+
+        \\frac{E}{M} = \\frac{\\sum_l C_l\\, r_l\\, dt\\, T}{\\sum_l (C_l + N_l)}
+
+    the synaptic events per inference (:attr:`kspikese.energy.Estimate.synops`, corrected counts,
+    rates measured on the batches) over the dense operations (connections + neurons,
+    :attr:`kspikese.energy.Estimate.dense_ops`) of ``ann``, the network the SNN was converted
+    from, as ``kspikese energy`` reports them (without ``ann``: of the SNN's own graph, which
+    also counts its readout neuron).  Below 1 an event-driven device does less work than a
+    dense one.
+    """
+
+    def __init__(self, data, steps=2, ann=None):
+        super().__init__()
+        self.data, self.steps, self.ann = data, int(steps), ann
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["val_events_per_mac"] = events_per_mac(self.model, self.data, self.steps,
+                                                        self.ann)
+
+
+def events_per_mac(model, data, steps=2, ann=None):
+    """``synops / dense_ops`` (see :class:`EventsLog`) of the SNN ``model`` with rates measured
+    on ``steps`` batches of ``data`` (a dataset of ``(x, y)`` batches, or an input array);
+    ``dense_ops`` of ``ann`` if given, else of ``model``."""
+    from kspikese import energy
+
+    if isinstance(data, tf.data.Dataset):
+        batches = [b[0] if isinstance(b, tuple) else b for b in data.take(int(steps))]
+        data = np.concatenate([np.asarray(b) for b in batches])
+    data = np.asarray(data)
+    events = energy.estimate(model, data, devices=["cpu-events"]).synops  # rates measured
+    dense = energy.estimate(model if ann is None else ann, data, devices=["cpu"]).dense_ops
+    return float(events / dense)
+
+
+def budget_value(value, key="max_events_per_mac"):
+    """``value`` as a positive finite number, or a ``ValueError`` naming ``key``."""
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"finetune: {key} must be a number > 0 (synaptic events per ANN MAC, "
+                         f"e.g. 0.33), got {value!r}")
+    return number

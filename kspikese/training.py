@@ -114,7 +114,7 @@ def _write_log_csv(path, history):
 def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, seed, label,
                   steps_per_epoch=None, validation_steps=None, verbose=1, loss=None, metrics=None,
                   monitor="val_si_snr", mode="max", callbacks=(), schedule="constant",
-                  warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
+                  warmup_steps=0, clipnorm=None, strategy=None, replica_data=None, budget=None):
     """Train ``model`` in place, one epoch at a time, resumable from ``folder``.
 
     Parameters
@@ -165,6 +165,12 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         build only its own replicas' share of the epoch's global batches
         (:func:`kspikese.distribute.training_input`); ``make_train`` is still used for
         BatchNorm recalibration.
+    budget : (str, float), optional
+        ``(key, limit)``: a cost logged per epoch (``key``, e.g. ``"val_events_per_mac"``, by
+        one of ``callbacks``) that the kept epoch should not exceed.  Epochs rank by
+        :func:`epoch_rank`: any epoch within the budget beats every epoch over it; within the
+        budget the better ``monitor`` wins, over it the lower cost (so training goes on while
+        the cost falls towards the budget, and patience counts epochs without such progress).
 
     Returns
     -------
@@ -238,9 +244,14 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
         if monitor not in row:
             raise ValueError(f"[{label}] monitor {monitor!r} is not among the validation "
                              f"results {sorted(k for k in row if k.startswith('val_'))}")
-        score = sign * row[monitor]
-        if not np.isfinite(state["best"]) or (np.isfinite(score) and score > state["best"]):
-            state.update(best=float(score), best_epoch=epoch + 1, wait=0)
+        if budget is not None and budget[0] not in row:
+            raise ValueError(f"[{label}] budget {budget[0]!r} is not among the epoch's logs "
+                             f"{sorted(row)}")
+        rank = epoch_rank(row, monitor, sign, budget)
+        best = state.get("best_rank") or [1.0, state["best"]]  # a run without a budget
+        if not np.isfinite(best[1]) or (np.isfinite(rank[1]) and rank > tuple(best)):
+            state.update(best=float(sign * row[monitor]), best_rank=list(rank),
+                         best_epoch=epoch + 1, wait=0)
             if writer:
                 with files.atomic_path(folder / "best_weights.h5") as tmp:
                     model.save_weights(str(tmp))
@@ -265,6 +276,18 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
               f"epoch {state['best_epoch']} ({time.perf_counter() - t0:.0f} s this call)",
               flush=True)
     return state["history"]
+
+
+def epoch_rank(row, monitor, sign=1.0, budget=None):
+    """The tuple epochs of :func:`fit_resumable` are ranked by (larger is better).
+
+    Without a budget ``(1, sign·row[monitor])``.  With ``budget = (key, limit)``: an epoch with
+    ``row[key] <= limit`` ranks ``(1, sign·row[monitor])``, one over it ``(0, -row[key])``, so
+    every epoch within the budget beats every epoch over it, and over it the lower cost wins.
+    """
+    if budget is not None and not row[budget[0]] <= budget[1]:
+        return (0.0, -float(row[budget[0]]))
+    return (1.0, float(sign * row[monitor]))
 
 
 def recalibrate_batchnorm(model, dataset, batches=20):

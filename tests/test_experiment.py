@@ -155,3 +155,22 @@ def test_quick_conv_tasnet_pipeline(quick_run):
     state = json.loads((root / "results" / "runs" / "table3-quick-default-seed0" / "ann"
                         / "state.json").read_text())
     assert all("val_si_snr" in row for row in state["history"])
+
+
+def test_finetune_with_a_rate_budget_prices_against_the_runs_ann(quick_run, tmp_path):
+    """``finetune: max_events_per_mac:`` redoes only stage 3, logs events per ANN MAC per epoch
+    and keeps an epoch by the budget (here 1e-9: none is within, so the cheapest one)."""
+    import shutil
+
+    from kspikese import pipeline
+
+    root, _ = quick_run
+    shutil.copytree(root / "results", tmp_path / "results")
+    run, _ = pipeline.ensure_models(
+        "table1", quick=True, results=tmp_path / "results", data_dir=root / "data", verbose=0,
+        overrides={"finetune": {"max_events_per_mac": 1e-9, "epochs": 2, "patience": 2}})
+    state = json.loads((run.dir / "finetune" / "state.json").read_text())
+    costs = [row["val_events_per_mac"] for row in state["history"]]
+    assert len(costs) == 2 and all(0 < c < 50 for c in costs)
+    assert state["best_epoch"] == 1 + int(np.argmin(costs))
+    assert state["best_rank"] == [0.0, -min(costs)]

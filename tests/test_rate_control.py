@@ -1,4 +1,7 @@
-"""Rate control: the deterministic initial voltage (v0) and the stage-3 spike-count penalty."""
+"""Rate control: the deterministic initial voltage (v0), the stage-3 spike-count penalty and the
+fine-tune's rate budget."""
+
+import json
 
 import numpy as np
 import pytest
@@ -53,15 +56,19 @@ def test_settings_v0_default_and_number():
     assert settings.check({"dt": 1, "v0": "0.5"})["v0"] == 0.5
 
 
-def _tiny(seed=0):
+def _tiny_ann(seed=0):
     training.set_seed(seed)
     inp = tf.keras.Input((16,))
     h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
     h = tf.keras.layers.Dense(32, activation="relu", name="d2")(h)
-    ann = tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+    return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+
+
+def _tiny(seed=0, scale=10.0):
+    ann = _tiny_ann(seed)
     x = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
     data = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
-    return hybrid.convert(ann, seed=0, dt=1.0, activation_scale=10.0, v0=0.5), data
+    return hybrid.convert(ann, seed=0, dt=1.0, activation_scale=scale, v0=0.5), data
 
 
 def _penalised_spikes(weight):
@@ -125,3 +132,92 @@ def test_v0_half_on_unknown_length_and_through_convert():
     np.testing.assert_array_equal(to_spiking(model, 1.0, v0=0.5).predict(x, verbose=0), expected)
     snn = convert(model, {"dt": 1.0, "activation_scale": "none", "v0": 0.5}, seed=0)
     np.testing.assert_array_equal(snn.predict(x, verbose=0), expected)
+
+
+@pytest.mark.parametrize("row, budget, rank", [
+    ({"val_si_snr": 7.0, "cost": 0.5}, None, (1.0, 7.0)),
+    ({"val_si_snr": 7.0, "cost": 0.5}, ("cost", 0.5), (1.0, 7.0)),   # at the budget: within
+    ({"val_si_snr": 7.0, "cost": 0.6}, ("cost", 0.5), (0.0, -0.6)),  # over: ranked by cost
+])
+def test_epoch_rank_hand_values(row, budget, rank):
+    assert training.epoch_rank(row, "val_si_snr", 1.0, budget) == rank
+
+
+def test_epoch_within_budget_beats_a_better_one_over_it():
+    over = training.epoch_rank({"m": 9.0, "c": 0.9}, "m", 1.0, ("c", 0.5))
+    within = training.epoch_rank({"m": 1.0, "c": 0.4}, "m", 1.0, ("c", 0.5))
+    cheaper_over = training.epoch_rank({"m": 0.0, "c": 0.7}, "m", 1.0, ("c", 0.5))
+    assert within > cheaper_over > over
+
+
+class _Cost(tf.keras.callbacks.Callback):
+    """Logs a preset cost per epoch as ``val_cost``."""
+
+    def __init__(self, costs):
+        super().__init__()
+        self.costs = costs
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_cost"] = self.costs[epoch]
+
+
+def test_fit_resumable_keeps_the_first_epoch_within_the_budget(tmp_path):
+    # lr 0: every epoch scores the same, so the rank alone decides. Costs 3, 2 fall towards the
+    # budget (each a new best, no patience used), 0.9 is the first within it (kept), 0.5 ties
+    # its score (not better) and patience 1 stops the run there.
+    snn, data = _tiny()
+    history = training.fit_resumable(snn, data, data, tmp_path, epochs=6, lr=0.0, patience=1,
+                                     seed=0, label="budget", verbose=0, steps_per_epoch=1,
+                                     callbacks=[_Cost([3.0, 2.0, 0.9, 0.5, 0.1, 0.1])],
+                                     budget=("val_cost", 1.0))
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert len(history) == 4 and state["best_epoch"] == 3 and state["best_rank"][0] == 1.0
+    with pytest.raises(ValueError, match="budget 'val_kosten' is not among the epoch's logs"):
+        training.fit_resumable(snn, data, data, tmp_path / "b", epochs=1, lr=0.0, patience=1,
+                               seed=0, label="budget", verbose=0, steps_per_epoch=1,
+                               budget=("val_kosten", 1.0))
+
+
+def test_events_per_mac_is_the_energy_estimate_over_the_ann_twins_dense_ops():
+    from kspikese import energy
+
+    snn, data = _tiny()
+    x = np.concatenate([b[0].numpy() for b in data.take(2)])
+    ann = _tiny_ann()
+    ratio = spike_penalty.events_per_mac(snn, data, steps=2, ann=ann)
+    events = energy.estimate(snn, x, devices=["cpu-events"]).synops
+    # the ANN's dense ops by hand: 16·32 + 32·32 + 32·16 connections + 32 + 32 ReLU neurons
+    # (the linear readout has none)
+    assert energy.estimate(ann, x, devices=["cpu"]).dense_ops == 2048 + 64
+    assert ratio == pytest.approx(events / 2112, rel=1e-9)
+    # without the ANN, the SNN's own graph: it also counts its 16 spiking readout neurons
+    own = spike_penalty.events_per_mac(snn, x)
+    assert own == pytest.approx(events / (2112 + 16), rel=1e-9)
+    louder, _ = _tiny(scale=40.0)  # 4x the activation scale: about 4x the spikes
+    assert spike_penalty.events_per_mac(louder, data, steps=2, ann=ann) > 2 * ratio
+
+
+def test_finetune_with_a_rate_budget_logs_events_per_mac(tmp_path):
+    snn, data = _tiny()
+    history = hybrid.finetune(snn, data, data, tmp_path / "ft", lr=1e-3, epochs=1,
+                              steps_per_epoch=2, patience=1, verbose=0, validation_steps=1,
+                              max_events_per_mac=0.33, ann=_tiny_ann())
+    assert np.isfinite(history[-1]["val_events_per_mac"])
+    assert "val_events_per_mac" in (tmp_path / "ft" / "log.csv").read_text()
+
+
+@pytest.mark.parametrize("bad", [0, -0.3, "a third", True, float("nan")])
+def test_rate_budget_bad_values_named(bad):
+    with pytest.raises(ValueError, match=r"finetune: max_events_per_mac must be a number > 0"):
+        spike_penalty.budget_value(bad)
+
+
+def test_rate_budget_checked_when_the_yaml_loads():
+    from kspikese import config
+
+    with pytest.raises(config.ConfigError, match=r"table1.*max_events_per_mac must be a number > 0"):
+        config.load("table1", overrides={"finetune": {"max_events_per_mac": -1}})
+    with pytest.raises(config.ConfigError, match=r"`ann: max_events_per_mac:`.*belongs to `finetune:`"):
+        config.load("table1", overrides={"ann": {"max_events_per_mac": 0.3}})
+    assert config.load("table1", overrides={"finetune": {"max_events_per_mac": 0.3}})[
+        "finetune"]["max_events_per_mac"] == 0.3
