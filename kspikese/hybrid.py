@@ -117,7 +117,8 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     :mod:`kspikese.spike_penalty` to the loss; every epoch's log records the mean spikes per
     neuron per step on validation batches (``val_spikes_per_neuron``,
     ``val_hidden_spikes_per_neuron``).  ``max_events_per_mac`` (a rate budget, e.g. 0.33) also
-    logs ``val_events_per_mac`` (:class:`kspikese.spike_penalty.EventsLog`) and keeps the best
+    logs ``val_events_per_mac`` on the whole validation set
+    (:class:`kspikese.spike_penalty.EventsLog`) and keeps the best
     validation epoch whose synaptic events per inference are at most that share of the ANN's
     MACs (before any epoch is, the one closest to it; :func:`kspikese.training.epoch_rank`);
     ``ann``, the network ``snn`` was converted from, gives those MACs (default: ``snn``'s own
@@ -135,7 +136,7 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     logs, budget = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None
     if max_events_per_mac is not None:
         budget = ("val_events_per_mac", penalty.budget_value(max_events_per_mac))
-        logs.append(penalty.EventsLog(valid, steps, ann))
+        logs.append(penalty.EventsLog(valid, None, ann))  # the whole validation set
     with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):
         return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
                                       patience=patience, seed=seed, label="SNN fine-tune",

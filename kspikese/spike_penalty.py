@@ -213,7 +213,8 @@ class SpikeCountLog(tf.keras.callbacks.Callback):
 
 
 class EventsLog(tf.keras.callbacks.Callback):
-    """Adds ``val_events_per_mac`` to each epoch's logs: on ``steps`` validation batches,
+    """Adds ``val_events_per_mac`` to each epoch's logs: on ``steps`` validation batches (all of
+    them when ``steps`` is ``None``),
 
     .. math::
 
@@ -227,9 +228,9 @@ class EventsLog(tf.keras.callbacks.Callback):
     dense one.
     """
 
-    def __init__(self, data, steps=2, ann=None):
+    def __init__(self, data, steps=None, ann=None):
         super().__init__()
-        self.data, self.steps, self.ann = data, int(steps), ann
+        self.data, self.steps, self.ann = data, steps, ann
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -237,14 +238,15 @@ class EventsLog(tf.keras.callbacks.Callback):
                                                         self.ann)
 
 
-def events_per_mac(model, data, steps=2, ann=None):
+def events_per_mac(model, data, steps=None, ann=None):
     """``synops / dense_ops`` (see :class:`EventsLog`) of the SNN ``model`` with rates measured
-    on ``steps`` batches of ``data`` (a dataset of ``(x, y)`` batches, or an input array);
-    ``dense_ops`` of ``ann`` if given, else of ``model``."""
+    on ``steps`` batches of ``data`` (a dataset of ``(x, y)`` batches, all of them when ``steps``
+    is ``None``; or an input array); ``dense_ops`` of ``ann`` if given, else of ``model``."""
     from kspikese import energy
 
     if isinstance(data, tf.data.Dataset):
-        batches = [b[0] if isinstance(b, tuple) else b for b in data.take(int(steps))]
+        data = data if steps is None else data.take(int(steps))
+        batches = [b[0] if isinstance(b, tuple) else b for b in data]
         data = np.concatenate([np.asarray(b) for b in batches])
     data = np.asarray(data)
     events = energy.estimate(model, data, devices=["cpu-events"]).synops  # rates measured

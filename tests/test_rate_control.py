@@ -193,6 +193,9 @@ def test_events_per_mac_is_the_energy_estimate_over_the_ann_twins_dense_ops():
     # without the ANN, the SNN's own graph: it also counts its 16 spiking readout neurons
     own = spike_penalty.events_per_mac(snn, x)
     assert own == pytest.approx(events / (2112 + 16), rel=1e-9)
+    every = np.concatenate([b[0].numpy() for b in data])  # steps=None: every batch
+    assert spike_penalty.events_per_mac(snn, data, ann=ann) == pytest.approx(
+        energy.estimate(snn, every, devices=["cpu-events"]).synops / 2112, rel=1e-9)
     louder, _ = _tiny(scale=40.0)  # 4x the activation scale: about 4x the spikes
     assert spike_penalty.events_per_mac(louder, data, steps=2, ann=ann) > 2 * ratio
 
