@@ -77,12 +77,18 @@ def check(section):
     return out
 
 
-def _nonnegative(value, key):
+def _finite(value):
+    """``value`` as a finite float, or ``None`` (booleans, text, NaN and inf included)."""
     try:
         number = None if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
-        number = None
-    if number is None or not math.isfinite(number) or number < 0:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _nonnegative(value, key):
+    number = _finite(value)
+    if number is None or number < 0:
         raise ValueError(f"spike_penalty: {key} must be a number >= 0, got {value!r}")
     return number
 
@@ -256,11 +262,8 @@ def events_per_mac(model, data, steps=None, ann=None):
 
 def budget_value(value, key="max_events_per_mac"):
     """``value`` as a positive finite number, or a ``ValueError`` naming ``key``."""
-    try:
-        number = None if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not math.isfinite(number) or number <= 0:
+    number = _finite(value)
+    if number is None or number <= 0:
         raise ValueError(f"finetune: {key} must be a number > 0 (synaptic events per ANN MAC, "
                          f"e.g. 0.33), got {value!r}")
     return number
