@@ -79,8 +79,10 @@ def check(section):
 
 def _finite(value):
     """``value`` as a finite float, or ``None`` (booleans, text, NaN and inf included)."""
+    if isinstance(value, bool):
+        return None
     try:
-        number = None if isinstance(value, bool) else float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
