@@ -188,8 +188,7 @@ def mean_spikes(model, data, steps=2, readout="readout"):
         return {"spikes_per_neuron": float("nan"), "hidden_spikes_per_neuron": float("nan")}
     hidden = {layer.name for layer in hidden_layers(model, readout)}
     probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
-    batches = ([data] if not isinstance(data, tf.data.Dataset)
-               else (b[0] if isinstance(b, tuple) else b for b in data.take(int(steps))))
+    batches = input_batches(data, steps)
     sums, sizes = np.zeros(len(layers)), np.zeros(len(layers))
     for x in batches:
         outs = probe(x, training=False)
@@ -202,6 +201,16 @@ def mean_spikes(model, data, steps=2, readout="readout"):
     return {"spikes_per_neuron": float(sums.sum() / max(sizes.sum(), 1)),
             "hidden_spikes_per_neuron": (float(sums[mask].sum() / hidden_size) if hidden_size
                                          else float("nan"))}
+
+
+def input_batches(data, steps=None):
+    """The input batches of ``data``: an array is one batch; of a dataset of ``(x, y)`` batches
+    (or of ``x`` batches) the ``x`` of the first ``steps`` batches, all of them when ``steps``
+    is ``None``."""
+    if not isinstance(data, tf.data.Dataset):
+        return [data]
+    data = data if steps is None else data.take(int(steps))
+    return (b[0] if isinstance(b, tuple) else b for b in data)
 
 
 class SpikeCountLog(tf.keras.callbacks.Callback):
@@ -252,11 +261,7 @@ def events_per_mac(model, data, steps=None, ann=None):
     is ``None``; or an input array); ``dense_ops`` of ``ann`` if given, else of ``model``."""
     from kspikese import energy
 
-    if isinstance(data, tf.data.Dataset):
-        data = data if steps is None else data.take(int(steps))
-        batches = [b[0] if isinstance(b, tuple) else b for b in data]
-        data = np.concatenate([np.asarray(b) for b in batches])
-    data = np.asarray(data)
+    data = np.concatenate([np.asarray(x) for x in input_batches(data, steps)])
     events = energy.estimate(model, data, devices=["cpu-events"]).synops  # rates measured
     dense = energy.estimate(model if ann is None else ann, data, devices=["cpu"]).dense_ops
     return float(events / dense)
