@@ -131,13 +131,14 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     """
     from kspikese import spike_penalty as penalty
 
-    cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout"}
+    cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout",
+                                           "weighting": "neurons"}
     steps = kwargs.get("validation_steps") or 2
     logs, budget = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None
     if max_events_per_mac is not None:
         budget = ("val_events_per_mac", penalty.budget_value(max_events_per_mac))
         logs.append(penalty.EventsLog(valid, None, ann))  # the whole validation set
-    with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"]):
+    with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"], cfg["weighting"]):
         return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
                                       patience=patience, seed=seed, label="SNN fine-tune",
                                       callbacks=(*callbacks, *logs), budget=budget, **kwargs)

@@ -279,7 +279,7 @@ def operating_point(cfg):
     -------
     dict
         ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
-        penalty_target, relays, sum_scale, front, why}``; ``front``/``why`` are ``None`` when not
+        penalty_target, penalty_weighting, relays, sum_scale, front, why}``; ``front``/``why`` are ``None`` when not
         stated.  (Grid points inherit ``relays`` and ``sum_scale`` from the table's ``convert:``.)
 
     Raises
@@ -298,6 +298,7 @@ def operating_point(cfg):
             "v0": conv.get("v0", "random"), "timesteps": int(conv.get("timesteps", 1)),
             "penalty_weight": float(penalty["weight"]) if penalty else 0.0,
             "penalty_target": float(penalty.get("target", 0.0)) if penalty else 0.0,
+            "penalty_weighting": penalty.get("weighting", "neurons") if penalty else "neurons",
             "relays": bool(conv.get("relays", False)),
             "sum_scale": conv.get("sum_scale", "geometric"),
             "front": stated.get("front"), "why": stated.get("why")}
@@ -308,8 +309,9 @@ def describe_operating_point(op):
     spike penalty (front: ...)``."""
     scale = (f"target {op['target_spikes']:g} spikes at the {op['percentile']:g}th percentile"
              if op["target_spikes"] is not None else f"activation scale {op['activation_scale']}")
+    weighting = (" (events-weighted)" if op.get("penalty_weighting") == "events" else "")
     penalty = (f"spike penalty w {op['penalty_weight']:g} above {op['penalty_target']:g}"
-               if op["penalty_weight"] else "no spike penalty")
+               f"{weighting}" if op["penalty_weight"] else "no spike penalty")
     text = f"{scale}, v0 {op['v0']}, T {op['timesteps']}, {penalty}"
     if op.get("relays"):
         text += f", relays after sums ({op.get('sum_scale', 'geometric')} sum scale)"

@@ -7,10 +7,17 @@ neuron and step of that example.  The penalty added to the training loss is
 
 .. math::
 
-    P = w \\sum_l \\frac{N_l}{N} \\cdot \\frac{1}{B} \\sum_b \\max(0,\\; m_{l,b} - \\tau)
+    P = w \\sum_l s_l \\cdot \\frac{1}{B} \\sum_b \\max(0,\\; m_{l,b} - \\tau)
 
 (weight ``w``, target ``τ`` spikes per neuron per step): a hinge, so layers already at or below
 the target are not pushed further, and with ``τ = 0`` an L1 penalty on the spike counts.  The
+layer's share ``s_l`` (``Σ s_l = 1``) is, with ``weighting: neurons`` (the default), its part of
+the hidden neurons, ``s_l = N_l / N``; with ``weighting: events`` its part of the synaptic events
+that one spike per neuron and step would cost, ``s_l = k_l / Σ_j k_j``, where ``k_l`` is the
+events per inference of one spike per neuron and step of layer ``l``
+(:func:`kspikese.energy.fan_out.events_per_spike`).  With ``τ = 0`` the events-weighted penalty
+is ``w`` times the hidden layers' synaptic events over ``Σ_j k_j``: it prices a spike by the
+synapses it drives, as an event-driven device does.  The
 gradient flows as in spike-aware training: through the rate function's derivative.  It is set as
 each layer's Keras ``activity_regularizer`` (:class:`SpikeCountPenalty`; Keras divides by the
 batch size) for the fine-tuning only (:func:`penalised`), so saved models do not carry it.
@@ -36,7 +43,11 @@ from kspikese.convert import spiking_layers
 
 KEYS = {"weight": "penalty weight w >= 0 (0: off)",
         "target": "spikes per neuron per step a layer may emit without penalty (default 0)",
-        "readout": "name of the readout layer, whose neuron is not penalised (default 'readout')"}
+        "readout": "name of the readout layer, whose neuron is not penalised (default 'readout')",
+        "weighting": "each layer's share: 'neurons' (its neurons, the default) or 'events' (the "
+                     "synaptic events its spikes cause)"}
+WEIGHTINGS = ("neurons", "events")
+FRAME_LEN = 16384  # the input length events-weighting assumes for a model that leaves it open
 
 
 def check(section):
@@ -45,13 +56,13 @@ def check(section):
     Parameters
     ----------
     section : dict or None
-        ``weight`` (required), ``target`` (default 0), ``readout`` (default ``"readout"``);
-        ``None``: no penalty.
+        ``weight`` (required), ``target`` (default 0), ``readout`` (default ``"readout"``),
+        ``weighting`` (``"neurons"``, the default, or ``"events"``); ``None``: no penalty.
 
     Returns
     -------
     dict or None
-        ``{"weight", "target", "readout"}``; ``None`` when there is no penalty.
+        ``{"weight", "target", "readout", "weighting"}``; ``None`` when there is no penalty.
 
     Raises
     ------
@@ -70,7 +81,11 @@ def check(section):
         raise ValueError("spike_penalty: missing key 'weight' (the penalty weight, >= 0)")
     out = {"weight": _nonnegative(section["weight"], "weight"),
            "target": _nonnegative(section.get("target", 0.0), "target"),
-           "readout": section.get("readout", "readout")}
+           "readout": section.get("readout", "readout"),
+           "weighting": section.get("weighting", "neurons")}
+    if out["weighting"] not in WEIGHTINGS:
+        raise ValueError(f"spike_penalty: weighting must be one of {list(WEIGHTINGS)}, got "
+                         f"{out['weighting']!r}")
     if out["readout"] is not None and not isinstance(out["readout"], str):
         raise ValueError(f"spike_penalty: readout must be a layer name or None, got "
                          f"{out['readout']!r}")
@@ -138,9 +153,40 @@ def hidden_layers(model, readout="readout"):
     return [layer for layer in spiking_layers(model) if layer.name != skip]
 
 
+def layer_shares(model, layers, weighting="neurons"):
+    """``s_l`` of each of ``layers`` (spiking layers of ``model``) under ``weighting`` (see the
+    module); they sum to 1.
+
+    Raises
+    ------
+    ValueError
+        For an unknown weighting, or events-weighting where the layers drive no synapse.
+    """
+    if weighting == "neurons":
+        sizes = [neuron_count(layer) for layer in layers]
+    elif weighting == "events":
+        from kspikese import energy
+        from kspikese.energy.fan_out import events_per_spike
+
+        sized = model
+        if any(d is None for t in model.inputs for d in t.shape[1:]):
+            sized = energy.with_frame_len(model, FRAME_LEN)  # shares do not depend on length
+        prices = events_per_spike(sized)
+        sizes = [prices[layer.name] for layer in layers]
+    else:
+        raise ValueError(f"spike_penalty: weighting must be one of {list(WEIGHTINGS)}, got "
+                         f"{weighting!r}")
+    total = float(sum(sizes))
+    if layers and total <= 0:
+        raise ValueError(f"spike_penalty: the penalised layers of {model.name!r} drive no "
+                         f"synapse, so 'events' weighting has nothing to weigh")
+    return [size / total for size in sizes]
+
+
 @contextlib.contextmanager
-def penalised(model, weight, target=0.0, readout="readout"):
-    """Within the block, the hidden spiking layers of ``model`` carry :class:`SpikeCountPenalty`.
+def penalised(model, weight, target=0.0, readout="readout", weighting="neurons"):
+    """Within the block, the hidden spiking layers of ``model`` carry :class:`SpikeCountPenalty`
+    with the shares of :func:`layer_shares`.
 
     Set before the model is compiled and trained; each layer's previous ``activity_regularizer``
     is restored on exit.  ``weight == 0`` changes nothing.
@@ -151,12 +197,11 @@ def penalised(model, weight, target=0.0, readout="readout"):
         The penalised layers.
     """
     layers = hidden_layers(model, readout) if weight > 0 else []
-    total = sum(neuron_count(layer) for layer in layers)
+    shares = layer_shares(model, layers, weighting)
     before = [layer.activity_regularizer for layer in layers]
     try:
-        for layer in layers:
-            layer.activity_regularizer = SpikeCountPenalty(weight, target, layer.dt,
-                                                           neuron_count(layer) / total)
+        for layer, share in zip(layers, shares):
+            layer.activity_regularizer = SpikeCountPenalty(weight, target, layer.dt, share)
         yield layers
     finally:
         for layer, previous in zip(layers, before):

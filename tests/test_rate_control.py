@@ -224,3 +224,66 @@ def test_rate_budget_checked_when_the_yaml_loads():
         config.load("table1", overrides={"ann": {"max_events_per_mac": 0.3}})
     assert config.load("table1", overrides={"finetune": {"max_events_per_mac": 0.3}})[
         "finetune"]["max_events_per_mac"] == 0.3
+
+
+# ---------------------------------------------------------------- events-weighted spike penalty
+def test_events_per_spike_hand_computed_on_dense_layers():
+    from kspikese.energy.fan_out import events_per_spike
+
+    snn, _ = _tiny()
+    names = [layer.name for layer in spike_penalty.hidden_layers(snn)]
+    k = events_per_spike(snn)
+    # one spike per neuron of d1 reaches d2's 32·32 synapses: 1,024 events; d2's reach the
+    # readout's 32·16 = 512; the readout's own neuron drives nothing; the input feeds d1's 16·32
+    assert [k[n] for n in names] == [1024.0, 512.0]
+    assert k["readout_spike"] == 0.0 and list(k.values())[-1] == 512.0
+    assert spike_penalty.layer_shares(snn, spike_penalty.hidden_layers(snn), "events") == \
+        pytest.approx([2 / 3, 1 / 3])
+    assert spike_penalty.layer_shares(snn, spike_penalty.hidden_layers(snn)) == [0.5, 0.5]
+
+
+def test_events_per_spike_times_spike_counts_is_the_energy_estimate():
+    # a small Wave-U-Net: strided and transposed convolutions, concatenated skips, an input skip
+    from kspikese import energy
+    from kspikese.energy.fan_out import events_per_spike
+    from kspikese.energy.rates import measure_inputs
+
+    training.set_seed(1)
+    ann = models.build_wave_u_net(frame_len=256, depth=2, filters=4, input_skip=True)
+    snn = hybrid.convert(ann, seed=0, dt=1.0, activation_scale=30.0, v0=0.5)
+    x = np.random.default_rng(2).standard_normal((3, 256, 1)).astype("float32")
+    k = events_per_spike(snn)
+    spikes = measure_inputs(snn, [x]).spikes
+    audio = snn.inputs[0]._keras_history.layer.name
+    # the input reaches the convolutions through the conversion's scale c = 30 (a free Rescaling)
+    scale = float(snn.get_layer("input_scale").scale)
+    assert scale == 30.0
+    total = sum(k[n] * spikes[n] for n in spikes) + k[audio] * scale * float(np.abs(x).mean())
+    assert total == pytest.approx(energy.estimate(snn, x, devices=["cpu-events"]).synops,
+                                  rel=1e-6)
+
+
+def test_events_weighted_penalty_is_w_times_hidden_events_over_their_sum():
+    # τ = 0: P = w Σ_l (k_l / Σk) m_l, the hidden layers' events over Σk, w = 2
+    from kspikese.energy.fan_out import events_per_spike
+
+    snn, data = _tiny()
+    x = next(iter(data))[0]
+    layers = spike_penalty.hidden_layers(snn)
+    probe = tf.keras.Model(snn.inputs, [layer.output for layer in layers])
+    counts = [float(tf.reduce_mean(tf.abs(y))) * layer.dt for y, layer in zip(probe(x), layers)]
+    k = events_per_spike(snn)
+    expected = 2.0 * sum(k[layer.name] * m for layer, m in zip(layers, counts)) / (1024 + 512)
+    with spike_penalty.penalised(snn, 2.0, 0.0, weighting="events"):
+        rebuilt = tf.keras.Model(snn.inputs, snn.outputs)  # regularisers apply on a new call
+        rebuilt(x)
+        value = float(tf.add_n(rebuilt.losses))
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
+def test_penalty_weighting_checked():
+    assert spike_penalty.check({"weight": 1})["weighting"] == "neurons"
+    assert spike_penalty.check({"weight": 1, "weighting": "events"})["weighting"] == "events"
+    with pytest.raises(ValueError, match=r"spike_penalty: weighting must be one of \['neurons', "
+                                         r"'events'\], got 'synapses'"):
+        spike_penalty.check({"weight": 1, "weighting": "synapses"})

@@ -13,6 +13,7 @@ from kspikese.energy import elementwise, linear, pooling, shape, spiking  # noqa
 from kspikese.energy.devices import ANN_DEVICES, DEVICES, SNN_DEVICES, register_device
 from kspikese.energy.estimate import (WARNING_TEXT, Estimate, compare, estimate, model_dt,
                                       model_timesteps, stock_counts)
+from kspikese.energy.fan_out import events_per_spike
 from kspikese.energy.fixed_shape import with_frame_len, with_input_shape
 from kspikese.energy.rates import Measured, default_example, measure_inputs
 from kspikese.energy.registry import (Counts, UncountedLayerError, count_model, model_nodes,
@@ -20,6 +21,6 @@ from kspikese.energy.registry import (Counts, UncountedLayerError, count_model, 
 
 __all__ = ["ANN_DEVICES", "Counts", "DEVICES", "Estimate", "Measured", "SNN_DEVICES",
            "UncountedLayerError", "WARNING_TEXT", "compare", "count_model", "default_example",
-           "estimate", "measure_inputs", "model_dt", "model_nodes", "model_timesteps",
+           "estimate", "events_per_spike", "measure_inputs", "model_dt", "model_nodes", "model_timesteps",
            "register_device", "register_layer", "stats_function", "stock_counts",
            "with_frame_len", "with_input_shape"]
