@@ -325,12 +325,15 @@ def describe_operating_point(op):
 
 
 def is_operating_point(point, op, penalty_target=0.0):
-    """Whether a grid point has the table's operating-point knobs (v0 compared as text)."""
+    """Whether a grid point has the table's operating-point knobs (v0 compared as text; the grid
+    weights its penalty by neurons, so an events-weighted table penalty is never on it)."""
     return (op["target_spikes"] is not None
             and math.isclose(point["target_spikes"], op["target_spikes"])
             and str(point["v0"]) == str(op["v0"]) and int(point["timesteps"]) == op["timesteps"]
             and math.isclose(point["penalty_weight"], op["penalty_weight"])
-            and (not op["penalty_weight"] or math.isclose(penalty_target, op["penalty_target"])))
+            and (not op["penalty_weight"] or (
+                math.isclose(penalty_target, op["penalty_target"])
+                and op.get("penalty_weighting", "neurons") == "neurons")))
 
 
 # ------------------------------------------------------------------------------- points

@@ -172,7 +172,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     op = pareto.operating_point(cfg)
     assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
                   "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0, "penalty_target": 0.1,
-                  "relays": False, "sum_scale": "geometric",
+                  "penalty_weighting": "neurons", "relays": False, "sum_scale": "geometric",
                   "front": "make pareto", "why": "cheapest within 0.5 dB"}
     assert pareto.describe_operating_point(op) == (
         "target 15 spikes at the 99.9th percentile, v0 0.5, T 1, spike penalty w 2 above 0.1; "
@@ -182,6 +182,12 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert not pareto.is_operating_point(point, op, penalty_target=0.0)
     assert not pareto.is_operating_point({**point, "v0": "random"}, op, penalty_target=0.1)
     assert not pareto.is_operating_point({**point, "target_spikes": 10.0}, op, 0.1)
+    events = pareto.operating_point(configs.load("table1", overrides={
+        "finetune": {"spike_penalty": {"weight": 2, "weighting": "events"}}}))
+    assert events["penalty_weighting"] == "events"
+    assert "spike penalty w 2 above 0 (events-weighted)" in pareto.describe_operating_point(events)
+    assert not pareto.is_operating_point({**point, "target_spikes": events["target_spikes"],
+                                          "v0": events["v0"]}, events, 0.0)
     int16 = pareto.operating_point(configs.load("table1", overrides={
         "convert": {"activation_scale": "int16"}}))
     assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)

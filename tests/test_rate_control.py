@@ -86,11 +86,13 @@ def test_penalty_reduces_spike_count():
     assert penalised["hidden_spikes_per_neuron"] < 0.85 * plain["hidden_spikes_per_neuron"]
 
 
-def test_finetune_penalty_logs_spike_counts_and_leaves_no_regulariser(tmp_path):
+@pytest.mark.parametrize("weighting", ["neurons", "events"])
+def test_finetune_penalty_logs_spike_counts_and_leaves_no_regulariser(tmp_path, weighting):
     snn, data = _tiny()
     history = hybrid.finetune(snn, data, data, tmp_path / "ft", lr=1e-2, epochs=1,
                               steps_per_epoch=2, patience=1, verbose=0, validation_steps=1,
-                              spike_penalty={"weight": 3.0, "target": 0.0})
+                              spike_penalty={"weight": 3.0, "target": 0.0,
+                                             "weighting": weighting})
     assert np.isfinite(history[-1]["val_spikes_per_neuron"])
     assert np.isfinite(history[-1]["val_hidden_spikes_per_neuron"])
     assert "val_hidden_spikes_per_neuron" in (tmp_path / "ft" / "log.csv").read_text()
