@@ -289,3 +289,27 @@ def test_penalty_weighting_checked():
     with pytest.raises(ValueError, match=r"spike_penalty: weighting must be one of \['neurons', "
                                          r"'events'\], got 'synapses'"):
         spike_penalty.check({"weight": 1, "weighting": "synapses"})
+
+
+def test_events_weighting_on_a_model_of_open_length():
+    # k needs fixed sizes (a clear error); the penalty's shares fix the length themselves, and
+    # for 'same' convolutions the shares do not depend on it
+    from kspikese.energy.fan_out import events_per_spike
+
+    def snn(length):
+        training.set_seed(0)
+        inp = tf.keras.Input((length, 1))
+        h = tf.keras.layers.Conv1D(4, 3, padding="same", activation="relu", name="c1")(inp)
+        h = tf.keras.layers.Conv1D(6, 5, padding="same", activation="relu", name="c2")(h)
+        out = tf.keras.layers.Conv1D(1, 3, padding="same", name="readout")(h)
+        return to_spiking(tf.keras.Model(inp, out), 1.0, v0=0.5)
+
+    open_length, fixed = snn(None), snn(256)
+    with pytest.raises(ValueError, match="cannot count layer 'c1' .* has undefined sizes"):
+        events_per_spike(open_length)
+    shares = spike_penalty.layer_shares(open_length, spike_penalty.hidden_layers(open_length),
+                                        "events")
+    # c1's spikes reach c2's 5·4·6 = 120 synapses per position, c2's the readout's 3·6·1 = 18
+    assert shares == pytest.approx([120 / 138, 18 / 138])
+    assert shares == pytest.approx(spike_penalty.layer_shares(
+        fixed, spike_penalty.hidden_layers(fixed), "events"))

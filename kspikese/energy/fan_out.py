@@ -39,12 +39,8 @@ from kspikese.energy.registry import count_model
 
 
 def _elements(tensor):
-    dims = tf.TensorShape(tensor.shape).as_list()[1:]
-    if any(d is None for d in dims):
-        raise ValueError(f"events per spike need known tensor sizes; {tensor.name!r} has shape "
-                         f"{tuple(dims)} (fix the input length, e.g. with "
-                         "kspikese.energy.with_frame_len)")
-    return int(np.prod(dims, dtype=np.int64))
+    """Elements of one example of ``tensor`` (sizes known: :func:`count_model` checked them)."""
+    return int(np.prod(tf.TensorShape(tensor.shape).as_list()[1:], dtype=np.int64))
 
 
 def events_per_spike(model):
@@ -60,6 +56,11 @@ def events_per_spike(model):
     dict
         ``{layer name: k}`` for each ``SpikingActivation`` and each input layer: synaptic events
         per inference when that tensor carries one spike per element per step.
+
+    Raises
+    ------
+    ValueError
+        For undefined sizes (from :func:`kspikese.energy.count_model`, naming the layer).
     """
     apps = count_model(model)
     counts = {id(node): c for _, node, c in apps}
