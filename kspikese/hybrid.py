@@ -131,8 +131,7 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     """
     from kspikese import spike_penalty as penalty
 
-    cfg = penalty.check(spike_penalty) or {"weight": 0.0, "target": 0.0, "readout": "readout",
-                                           "weighting": "neurons"}
+    cfg = penalty.check(spike_penalty or {"weight": 0.0})  # no penalty: weight 0, the defaults
     steps = kwargs.get("validation_steps") or 2
     logs, budget = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None
     if max_events_per_mac is not None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from kspikese import config as configs
 from kspikese import files
+from kspikese.operating_point import describe_operating_point, is_operating_point, operating_point
 
 SETTINGS = configs.EXPERIMENTS_DIR / "bench" / "pareto.yaml"
 KNOBS = ("target_spikes", "v0", "timesteps", "penalty_weight")
@@ -265,75 +266,6 @@ def plot(ann, points, path, title):
     fig.suptitle(f"accuracy–energy front, {title} (dashed: ANN − {TARGET_DB} dB; dotted: "
                  f"1/{TARGET_RATIO:g} of the ANN)", fontsize=9)
     save_figure(fig, path)
-
-
-# ----------------------------------------------------------------------- operating point
-def operating_point(cfg):
-    """The table's operating point: its rate-control knobs and the front they came from.
-
-    The knobs are read where the pipeline reads them (``convert:`` ``target_spikes``,
-    ``percentile``, ``v0``, ``timesteps``; ``finetune: spike_penalty:``), so the point stated is
-    the point run; ``operating_point:`` (optional) only says where it came from: ``front``, ``why``.
-
-    Returns
-    -------
-    dict
-        ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
-        penalty_target, penalty_weighting, relays, sum_scale, front, why}``; ``front``/``why`` are ``None`` when not
-        stated.  (Grid points inherit ``relays`` and ``sum_scale`` from the table's ``convert:``.)
-
-    Raises
-    ------
-    kspikese.config.ConfigError
-        Naming the YAML file, for an ``operating_point:`` that is not a mapping of strings with
-        the keys of :data:`kspikese.config.OPERATING_KEYS`.
-    """
-    stated = configs.check_operating_point(cfg, cfg.get("source"))
-    penalty = (cfg.get("finetune") or {}).get("spike_penalty")
-    conv = cfg["convert"]
-    data_scale = conv.get("activation_scale", "data") == "data"
-    return {"activation_scale": conv.get("activation_scale", "data"),
-            "target_spikes": float(conv.get("target_spikes", 30)) if data_scale else None,
-            "percentile": float(conv.get("percentile", 99.9)) if data_scale else None,
-            "v0": conv.get("v0", "random"), "timesteps": int(conv.get("timesteps", 1)),
-            "penalty_weight": float(penalty["weight"]) if penalty else 0.0,
-            "penalty_target": float(penalty.get("target", 0.0)) if penalty else 0.0,
-            "penalty_weighting": penalty.get("weighting", "neurons") if penalty else "neurons",
-            "relays": bool(conv.get("relays", False)),
-            "sum_scale": conv.get("sum_scale", "geometric"),
-            "front": stated.get("front"), "why": stated.get("why")}
-
-
-def describe_operating_point(op):
-    """One line for tables: ``target 30 spikes at the 99.9th percentile, v0 random, T 1, no
-    spike penalty (front: ...)``."""
-    scale = (f"target {op['target_spikes']:g} spikes at the {op['percentile']:g}th percentile"
-             if op["target_spikes"] is not None else f"activation scale {op['activation_scale']}")
-    weighting = (" (events-weighted)" if op.get("penalty_weighting") == "events" else "")
-    penalty = (f"spike penalty w {op['penalty_weight']:g} above {op['penalty_target']:g}"
-               f"{weighting}" if op["penalty_weight"] else "no spike penalty")
-    text = f"{scale}, v0 {op['v0']}, T {op['timesteps']}, {penalty}"
-    if op.get("relays"):
-        text += f", relays after sums ({op.get('sum_scale', 'geometric')} sum scale)"
-    elif op.get("sum_scale", "geometric") != "geometric":
-        text += f", {op['sum_scale']} sum scale"
-    if op["front"]:
-        text += f"; chosen from {op['front']}"
-    if op["why"]:
-        text += f" ({op['why'].strip()})"
-    return text
-
-
-def is_operating_point(point, op, penalty_target=0.0):
-    """Whether a grid point has the table's operating-point knobs (v0 compared as text; the grid
-    weights its penalty by neurons, so an events-weighted table penalty is never on it)."""
-    return (op["target_spikes"] is not None
-            and math.isclose(point["target_spikes"], op["target_spikes"])
-            and str(point["v0"]) == str(op["v0"]) and int(point["timesteps"]) == op["timesteps"]
-            and math.isclose(point["penalty_weight"], op["penalty_weight"])
-            and (not op["penalty_weight"] or (
-                math.isclose(penalty_target, op["penalty_target"])
-                and op.get("penalty_weighting", "neurons") == "neurons")))
 
 
 # ------------------------------------------------------------------------------- points

@@ -82,10 +82,7 @@ def check(section):
     out = {"weight": _nonnegative(section["weight"], "weight"),
            "target": _nonnegative(section.get("target", 0.0), "target"),
            "readout": section.get("readout", "readout"),
-           "weighting": section.get("weighting", "neurons")}
-    if out["weighting"] not in WEIGHTINGS:
-        raise ValueError(f"spike_penalty: weighting must be one of {list(WEIGHTINGS)}, got "
-                         f"{out['weighting']!r}")
+           "weighting": _weighting(section.get("weighting", "neurons"))}
     if out["readout"] is not None and not isinstance(out["readout"], str):
         raise ValueError(f"spike_penalty: readout must be a layer name or None, got "
                          f"{out['readout']!r}")
@@ -101,6 +98,13 @@ def _finite(value):
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _weighting(value):
+    if value not in WEIGHTINGS:
+        raise ValueError(f"spike_penalty: weighting must be one of {list(WEIGHTINGS)}, got "
+                         f"{value!r}")
+    return value
 
 
 def _nonnegative(value, key):
@@ -162,9 +166,9 @@ def layer_shares(model, layers, weighting="neurons"):
     ValueError
         For an unknown weighting, or events-weighting where the layers drive no synapse.
     """
-    if weighting == "neurons":
+    if _weighting(weighting) == "neurons" or not layers:
         sizes = [neuron_count(layer) for layer in layers]
-    elif weighting == "events":
+    else:  # events
         from kspikese import energy
         from kspikese.energy.fan_out import events_per_spike
 
@@ -173,9 +177,6 @@ def layer_shares(model, layers, weighting="neurons"):
             sized = energy.with_frame_len(model, FRAME_LEN)  # shares do not depend on length
         prices = events_per_spike(sized)
         sizes = [prices[layer.name] for layer in layers]
-    else:
-        raise ValueError(f"spike_penalty: weighting must be one of {list(WEIGHTINGS)}, got "
-                         f"{weighting!r}")
     total = float(sum(sizes))
     if layers and total <= 0:
         raise ValueError(f"spike_penalty: the penalised layers of {model.name!r} drive no "

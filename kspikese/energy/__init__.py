@@ -21,6 +21,6 @@ from kspikese.energy.registry import (Counts, UncountedLayerError, count_model, 
 
 __all__ = ["ANN_DEVICES", "Counts", "DEVICES", "Estimate", "Measured", "SNN_DEVICES",
            "UncountedLayerError", "WARNING_TEXT", "compare", "count_model", "default_example",
-           "estimate", "events_per_spike", "measure_inputs", "model_dt", "model_nodes", "model_timesteps",
-           "register_device", "register_layer", "stats_function", "stock_counts",
+           "estimate", "events_per_spike", "measure_inputs", "model_dt", "model_nodes",
+           "model_timesteps", "register_device", "register_layer", "stats_function", "stock_counts",
            "with_frame_len", "with_input_shape"]

@@ -16,8 +16,8 @@ summed over every application ``c`` that reads ``t`` as an event input
 ``Concatenate``, ``Reshape``, time plumbing: :mod:`kspikese.energy.shape`) pass ``t`` on: their
 ``k`` is their output's, scaled by ``n_t / n_{out}`` (exact for layers that keep every element,
 an even-spread assumption for cropping; a free ``Rescaling``, such as a converted model's input
-scale, passes ``t`` on unscaled, so an input's ``k`` prices the scaled input).  A consumer that is itself a ``SpikingActivation``
-re-encodes its input and counts no synapse, so it adds nothing.
+scale, passes ``t`` on unscaled, so an input's ``k`` prices the scaled input).  A consumer that
+is itself a ``SpikingActivation`` re-encodes its input and counts no synapse, so it adds nothing.
 
 ``k_t`` is the price of one spike per element per step in events per inference; with
 :math:`m_t` the mean spikes per neuron per step of a spiking layer, :math:`\\sum_t k_t m_t` over

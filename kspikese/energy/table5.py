@@ -186,7 +186,7 @@ def run(args):
         return 2
     from kspikese import config as configs
     from kspikese.energy.table5_report import write_outputs
-    from kspikese.pareto import operating_point
+    from kspikese.operating_point import operating_point
 
     t0 = time.perf_counter()
     n_utts = args.utterances or (3 if args.quick else 24)

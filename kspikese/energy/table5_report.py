@@ -10,7 +10,7 @@ import numpy as np
 
 from kspikese import files, report
 from kspikese.energy.devices import SNN_DEVICES
-from kspikese.pareto import describe_operating_point
+from kspikese.operating_point import describe_operating_point
 
 DEVICE_LABELS = {"cpu": "cpu (dense)", "cpu-events": "cpu (event-driven)", "loihi": "Loihi",
                  "spinnaker": "SpiNNaker", "spinnaker2": "SpiNNaker 2"}
