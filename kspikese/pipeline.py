@@ -86,13 +86,20 @@ def random_ann(cfg, seed):
 
     A builder may set some weights by hand (Wave-U-Net's ``input_skip="identity"`` starts the
     readout as ``y = x``); the Random baseline must not inherit that start, or it would score the
-    noisy input instead of what random weights give."""
+    noisy input instead of what random weights give.  Each draw is seeded: the initializer is
+    cloned with seed ``seed · 1000 + i`` for the ``i``-th weight drawn."""
     model = build_ann(cfg, seed)
+    drawn = 0
     for layer in model.layers:
         for name in ("kernel", "depthwise_kernel", "pointwise_kernel", "bias"):
             var, init = getattr(layer, name, None), getattr(layer, f"{name}_initializer", None)
-            if var is not None and init is not None and hasattr(var, "assign"):
-                var.assign(init(var.shape, var.dtype))
+            if var is None or init is None or not hasattr(var, "assign"):
+                continue
+            config = init.get_config()
+            if "seed" in config:  # random initializers; constants (zeros, ones) take no seed
+                init = type(init).from_config({**config, "seed": int(seed) * 1000 + drawn})
+                drawn += 1
+            var.assign(init(var.shape, var.dtype))
     return model
 
 

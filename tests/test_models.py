@@ -1,5 +1,7 @@
 """The two models: structure, parameter counts, conversion to SNN, save/load, summary."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -288,6 +290,11 @@ def test_random_baseline_does_not_inherit_the_identity_start():
     # the same seed gives the same random baseline
     np.testing.assert_array_equal(pipeline.random_ann(cfg, 7).get_weights()[0],
                                   rnd.get_weights()[0])
+    # every draw is seeded (no "unseeded initializer" warning) and another seed draws others
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        other = pipeline.random_ann(cfg, 8)
+    assert not np.allclose(other.get_weights()[0], rnd.get_weights()[0])
 
 
 def test_conv_tasnet_identity_start_returns_its_input():
