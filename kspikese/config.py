@@ -93,7 +93,8 @@ def check(cfg, path):
 
 def check_rate_budget(cfg, path):
     """``finetune: max_events_per_mac:`` (the fine-tune's rate budget) must be a number > 0,
-    and only the fine-tune (an SNN) has one."""
+    only the fine-tune (an SNN) has one, and an adapted penalty weight (``adapt_gain``) needs
+    it."""
     if "max_events_per_mac" in cfg["ann"]:
         raise ConfigError(f"{path}: `ann: max_events_per_mac:` - a rate budget belongs to "
                           "`finetune:` (the ANN sends no spikes)")
@@ -104,6 +105,9 @@ def check_rate_budget(cfg, path):
             budget_value(cfg["finetune"]["max_events_per_mac"])
         except ValueError as err:
             raise ConfigError(f"{path}: {err}") from None
+    elif ((cfg["finetune"].get("spike_penalty") or {}).get("adapt_gain") or 0) != 0:
+        raise ConfigError(f"{path}: `finetune: spike_penalty: adapt_gain:` adapts the weight to "
+                          "a rate budget; set `finetune: max_events_per_mac:` too")
 
 
 #: the keys of an optional ``operating_point:`` section (issue 13: where the rate-control knobs of

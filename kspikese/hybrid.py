@@ -122,22 +122,35 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     validation epoch whose synaptic events per inference are at most that share of the ANN's
     MACs (before any epoch is, the one closest to it; :func:`kspikese.training.epoch_rank`);
     ``ann``, the network ``snn`` was converted from, gives those MACs (default: ``snn``'s own
-    graph).
+    graph).  With ``spike_penalty: adapt_gain`` the penalty weight follows the budget
+    (:class:`kspikese.spike_penalty.BudgetController`).
 
     Returns
     -------
     list of dict
         One row per epoch.
     """
+    import tensorflow as tf
+
     from kspikese import spike_penalty as penalty
 
     cfg = penalty.check(spike_penalty or {"weight": 0.0})  # no penalty: weight 0, the defaults
     steps = kwargs.get("validation_steps") or 2
-    logs, budget = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None
+    logs, budget, weight = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None, cfg["weight"]
     if max_events_per_mac is not None:
         budget = ("val_events_per_mac", penalty.budget_value(max_events_per_mac))
         logs.append(penalty.EventsLog(valid, None, ann))  # the whole validation set
-    with penalty.penalised(snn, cfg["weight"], cfg["target"], cfg["readout"], cfg["weighting"]):
+    if cfg["adapt_gain"] > 0:
+        if budget is None:
+            raise ValueError("spike_penalty: adapt_gain needs a rate budget "
+                             "(finetune: max_events_per_mac) to adapt the weight to")
+        last = (training.read_state(folder) or {}).get("history") or []
+        if last:  # resuming: the weight the next epoch would have had
+            weight = penalty.next_weight(last[-1]["penalty_weight"], last[-1][budget[0]],
+                                         budget[1], cfg["adapt_gain"])
+        weight = tf.Variable(float(weight), trainable=False, dtype=tf.float32)
+        logs.append(penalty.BudgetController(weight, budget[1], cfg["adapt_gain"], budget[0]))
+    with penalty.penalised(snn, weight, cfg["target"], cfg["readout"], cfg["weighting"]):
         return training.fit_resumable(snn, train, valid, folder, epochs=epochs, lr=lr,
                                       patience=patience, seed=seed, label="SNN fine-tune",
                                       callbacks=(*callbacks, *logs), budget=budget, **kwargs)

@@ -33,7 +33,8 @@ def operating_point(cfg):
         the keys of :data:`kspikese.config.OPERATING_KEYS`.
     """
     stated = configs.check_operating_point(cfg, cfg.get("source"))
-    penalty = (cfg.get("finetune") or {}).get("spike_penalty")
+    finetune = cfg.get("finetune") or {}
+    penalty, budget = finetune.get("spike_penalty"), finetune.get("max_events_per_mac")
     conv = cfg["convert"]
     data_scale = conv.get("activation_scale", "data") == "data"
     return {"activation_scale": conv.get("activation_scale", "data"),
@@ -43,6 +44,8 @@ def operating_point(cfg):
             "penalty_weight": float(penalty["weight"]) if penalty else 0.0,
             "penalty_target": float(penalty.get("target", 0.0)) if penalty else 0.0,
             "penalty_weighting": penalty.get("weighting", "neurons") if penalty else "neurons",
+            "penalty_adapt_gain": float(penalty.get("adapt_gain", 0.0)) if penalty else 0.0,
+            "rate_budget": float(budget) if budget is not None else None,
             "relays": bool(conv.get("relays", False)),
             "sum_scale": conv.get("sum_scale", "geometric"),
             "front": stated.get("front"), "why": stated.get("why")}
@@ -54,9 +57,13 @@ def describe_operating_point(op):
     scale = (f"target {op['target_spikes']:g} spikes at the {op['percentile']:g}th percentile"
              if op["target_spikes"] is not None else f"activation scale {op['activation_scale']}")
     weighting = (" (events-weighted)" if op.get("penalty_weighting") == "events" else "")
+    adapted = (f" adapted to the budget (gain {op['penalty_adapt_gain']:g})"
+               if op.get("penalty_adapt_gain") else "")
     penalty = (f"spike penalty w {op['penalty_weight']:g} above {op['penalty_target']:g}"
-               f"{weighting}" if op["penalty_weight"] else "no spike penalty")
+               f"{weighting}{adapted}" if op["penalty_weight"] else "no spike penalty")
     text = f"{scale}, v0 {op['v0']}, T {op['timesteps']}, {penalty}"
+    if op.get("rate_budget") is not None:
+        text += f", rate budget {op['rate_budget']:g} events per ANN MAC"
     if op.get("relays"):
         text += f", relays after sums ({op.get('sum_scale', 'geometric')} sum scale)"
     elif op.get("sum_scale", "geometric") != "geometric":

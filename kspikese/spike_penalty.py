@@ -22,6 +22,17 @@ gradient flows as in spike-aware training: through the rate function's derivativ
 each layer's Keras ``activity_regularizer`` (:class:`SpikeCountPenalty`; Keras divides by the
 batch size) for the fine-tuning only (:func:`penalised`), so saved models do not carry it.
 
+With a rate budget ``B`` (``finetune: max_events_per_mac``) and ``adapt_gain: g > 0`` the weight
+is a multiplier that :class:`BudgetController` adapts after every epoch ``e``, from that epoch's
+synaptic events per ANN MAC ``R_e`` on validation:
+
+.. math::
+
+    w_{e+1} = w_e \cdot (R_e / B)^g
+
+(a multiplicative dual update): over the budget the weight grows, under it it shrinks, so the
+fine-tune spends what the budget leaves on quality instead of pushing the rates on down.
+
 The readout neuron (``<readout>_spike``) drives no synapse, so it is not penalised.
 :class:`SpikeCountLog` adds the mean spike count per neuron per step (over every spiking layer,
 as :attr:`kspikese.energy.Estimate.mean_firing`, and over the hidden ones) on a few validation
@@ -45,7 +56,9 @@ KEYS = {"weight": "penalty weight w >= 0 (0: off)",
         "target": "spikes per neuron per step a layer may emit without penalty (default 0)",
         "readout": "name of the readout layer, whose neuron is not penalised (default 'readout')",
         "weighting": "each layer's share: 'neurons' (its neurons, the default) or 'events' (the "
-                     "synaptic events its spikes cause)"}
+                     "synaptic events its spikes cause)",
+        "adapt_gain": "g >= 0: after each epoch w <- w * (events per MAC / budget)^g (needs "
+                      "finetune: max_events_per_mac; 0, the default: w fixed)"}
 WEIGHTINGS = ("neurons", "events")
 FRAME_LEN = 16384  # the input length events-weighting assumes for a model that leaves it open
 
@@ -57,12 +70,14 @@ def check(section):
     ----------
     section : dict or None
         ``weight`` (required), ``target`` (default 0), ``readout`` (default ``"readout"``),
-        ``weighting`` (``"neurons"``, the default, or ``"events"``); ``None``: no penalty.
+        ``weighting`` (``"neurons"``, the default, or ``"events"``), ``adapt_gain`` (default 0);
+        ``None``: no penalty.
 
     Returns
     -------
     dict or None
-        ``{"weight", "target", "readout", "weighting"}``; ``None`` when there is no penalty.
+        ``{"weight", "target", "readout", "weighting", "adapt_gain"}``; ``None`` when there is
+        no penalty.
 
     Raises
     ------
@@ -82,7 +97,8 @@ def check(section):
     out = {"weight": _nonnegative(section["weight"], "weight"),
            "target": _nonnegative(section.get("target", 0.0), "target"),
            "readout": section.get("readout", "readout"),
-           "weighting": _weighting(section.get("weighting", "neurons"))}
+           "weighting": _weighting(section.get("weighting", "neurons")),
+           "adapt_gain": _nonnegative(section.get("adapt_gain", 0.0), "adapt_gain")}
     if out["readout"] is not None and not isinstance(out["readout"], str):
         raise ValueError(f"spike_penalty: readout must be a layer name or None, got "
                          f"{out['readout']!r}")
@@ -123,8 +139,10 @@ class SpikeCountPenalty(tf.keras.regularizers.Regularizer):
 
     Parameters
     ----------
-    weight, target : float
-        ``w`` and ``τ`` (spikes per neuron per step).
+    weight : float or tf.Variable
+        ``w`` (a variable when :class:`BudgetController` adapts it between epochs).
+    target : float
+        ``τ`` (spikes per neuron per step).
     dt : float
         The layer's window (``|y|·dt`` is its spike count).
     share : float
@@ -132,7 +150,8 @@ class SpikeCountPenalty(tf.keras.regularizers.Regularizer):
     """
 
     def __init__(self, weight, target, dt, share=1.0):
-        self.weight, self.target = float(weight), float(target)
+        self.weight = weight if isinstance(weight, tf.Variable) else float(weight)
+        self.target = float(target)
         self.dt, self.share = float(dt), float(share)
 
     def __call__(self, x):
@@ -142,7 +161,8 @@ class SpikeCountPenalty(tf.keras.regularizers.Regularizer):
         return tf.cast(self.weight * self.share, x.dtype) * tf.reduce_sum(excess)
 
     def get_config(self):
-        return {"weight": self.weight, "target": self.target, "dt": self.dt, "share": self.share}
+        return {"weight": float(self.weight), "target": self.target, "dt": self.dt,
+                "share": self.share}
 
 
 def neuron_count(layer):
@@ -190,14 +210,16 @@ def penalised(model, weight, target=0.0, readout="readout", weighting="neurons")
     with the shares of :func:`layer_shares`.
 
     Set before the model is compiled and trained; each layer's previous ``activity_regularizer``
-    is restored on exit.  ``weight == 0`` changes nothing.
+    is restored on exit.  ``weight == 0`` changes nothing; a ``tf.Variable`` weight is shared by
+    every layer's penalty (what :class:`BudgetController` adapts).
 
     Yields
     ------
     list of tf.keras.layers.Layer
         The penalised layers.
     """
-    layers = hidden_layers(model, readout) if weight > 0 else []
+    adaptive = isinstance(weight, tf.Variable)
+    layers = hidden_layers(model, readout) if adaptive or weight > 0 else []
     shares = layer_shares(model, layers, weighting)
     before = [layer.activity_regularizer for layer in layers]
     try:
@@ -311,6 +333,32 @@ def events_per_mac(model, data, steps=None, ann=None):
     events = energy.estimate(model, data, devices=["cpu-events"]).synops  # rates measured
     dense = energy.estimate(model if ann is None else ann, data, devices=["cpu"]).dense_ops
     return float(events / dense)
+
+
+def next_weight(weight, cost, budget, gain):
+    """``w · (cost / budget)^gain``: the penalty weight of the next epoch (module docstring)."""
+    return float(weight) * (float(cost) / float(budget)) ** float(gain)
+
+
+class BudgetController(tf.keras.callbacks.Callback):
+    """Adapts the penalty weight (a ``tf.Variable`` given to :func:`penalised`) to a rate budget:
+    after each epoch ``w ← w · (logs[key] / budget)^gain`` (:func:`next_weight`).
+
+    It must come after the callback that logs ``key`` (:class:`EventsLog`).  Each epoch's logs
+    get ``penalty_weight``, the weight that epoch trained with, so a resumed fine-tune restarts
+    from ``next_weight`` of the last logged epoch.
+    """
+
+    def __init__(self, weight, budget, gain, key="val_events_per_mac"):
+        super().__init__()
+        self.weight, self.budget, self.gain, self.key = weight, float(budget), float(gain), key
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        used = float(self.weight.numpy())
+        logs["penalty_weight"] = used
+        self.weight.assign(next_weight(used, logs[self.key], self.budget, self.gain))
 
 
 def budget_value(value, key="max_events_per_mac"):

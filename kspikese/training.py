@@ -96,7 +96,7 @@ def epoch_data(data):
     return data if callable(data) else (lambda epoch: data)
 
 
-def _read_state(folder):
+def read_state(folder):
     path = Path(folder) / STATE
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -206,7 +206,7 @@ def fit_resumable(model, make_train, valid, folder, *, epochs, lr, patience, see
     ckpt = tf.train.Checkpoint(model=trained, optimizer=trained.optimizer)
     # the chief has cleared another config's work (or --force) before anyone reads the state
     distribute.barrier(strategy)
-    state = _read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
+    state = read_state(folder) or {"epoch": 0, "best": -np.inf, "best_epoch": 0, "wait": 0,
                                     "history": [], "done": False}
     if state["epoch"] > 0:
         ckpt.restore(str(folder / f"ckpt-{state['epoch']}")).expect_partial()

@@ -172,7 +172,8 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     op = pareto.operating_point(cfg)
     assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
                   "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0, "penalty_target": 0.1,
-                  "penalty_weighting": "neurons", "relays": False, "sum_scale": "geometric",
+                  "penalty_weighting": "neurons", "penalty_adapt_gain": 0.0, "rate_budget": None,
+                  "relays": False, "sum_scale": "geometric",
                   "front": "make pareto", "why": "cheapest within 0.5 dB"}
     assert pareto.describe_operating_point(op) == (
         "target 15 spikes at the 99.9th percentile, v0 0.5, T 1, spike penalty w 2 above 0.1; "
@@ -188,6 +189,12 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert "spike penalty w 2 above 0 (events-weighted)" in pareto.describe_operating_point(events)
     assert not pareto.is_operating_point({**point, "target_spikes": events["target_spikes"],
                                           "v0": events["v0"]}, events, 0.0)
+    adapted = pareto.operating_point(configs.load("table1", overrides={"finetune": {
+        "max_events_per_mac": 0.33,
+        "spike_penalty": {"weight": 8, "weighting": "events", "adapt_gain": 2}}}))
+    assert (adapted["penalty_adapt_gain"], adapted["rate_budget"]) == (2.0, 0.33)
+    assert ("spike penalty w 8 above 0 (events-weighted) adapted to the budget (gain 2), rate "
+            "budget 0.33 events per ANN MAC") in pareto.describe_operating_point(adapted)
     int16 = pareto.operating_point(configs.load("table1", overrides={
         "convert": {"activation_scale": "int16"}}))
     assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)

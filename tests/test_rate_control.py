@@ -228,6 +228,51 @@ def test_rate_budget_checked_when_the_yaml_loads():
         "finetune"]["max_events_per_mac"] == 0.3
 
 
+# ------------------------------------------------------------- penalty weight adapted to a budget
+def test_next_weight_hand_values():
+    # over the budget the weight grows, under it it shrinks: 8 · (0.44 / 0.33)² = 8 · 16/9
+    assert spike_penalty.next_weight(8.0, 0.44, 0.33, 2.0) == pytest.approx(128 / 9)
+    assert spike_penalty.next_weight(8.0, 0.165, 0.33, 1.0) == pytest.approx(4.0)
+    assert spike_penalty.next_weight(8.0, 0.5, 0.33, 0.0) == 8.0
+
+
+def test_adapted_weight_follows_the_budget_and_resumes(tmp_path):
+    """Each epoch trains with the weight the last one left: w_{e+1} = w_e (R_e / B)^g, and a
+    resumed fine-tune goes on from the logged weights as an uninterrupted one would."""
+    section = {"weight": 2.0, "weighting": "events", "adapt_gain": 1.5}
+    kwargs = dict(lr=1e-3, steps_per_epoch=2, patience=9, verbose=0, validation_steps=1,
+                  spike_penalty=section, max_events_per_mac=0.2, ann=_tiny_ann())
+    snn, data = _tiny()
+    whole = hybrid.finetune(snn, data, data, tmp_path / "whole", epochs=3, **kwargs)
+    assert whole[0]["penalty_weight"] == pytest.approx(2.0)
+    for before, after in zip(whole, whole[1:]):
+        assert after["penalty_weight"] == pytest.approx(spike_penalty.next_weight(
+            before["penalty_weight"], before["val_events_per_mac"], 0.2, 1.5), rel=1e-5)
+    assert whole[1]["penalty_weight"] > 2.0  # this SNN starts over the budget
+    assert "penalty_weight" in (tmp_path / "whole" / "log.csv").read_text()
+    assert all(layer.activity_regularizer is None for layer in snn.layers)
+    snn, data = _tiny()
+    hybrid.finetune(snn, data, data, tmp_path / "parts", epochs=2, **kwargs)
+    snn, data = _tiny()
+    parts = hybrid.finetune(snn, data, data, tmp_path / "parts", epochs=3, **kwargs)
+    assert [r["penalty_weight"] for r in parts] == pytest.approx(
+        [r["penalty_weight"] for r in whole], rel=1e-5)
+
+
+def test_adapt_gain_needs_a_budget(tmp_path):
+    from kspikese import config
+
+    snn, data = _tiny()
+    with pytest.raises(ValueError, match=r"adapt_gain needs a rate budget"):
+        hybrid.finetune(snn, data, data, tmp_path / "ft", epochs=1, steps_per_epoch=1,
+                        verbose=0, spike_penalty={"weight": 1.0, "adapt_gain": 1.0})
+    assert not (tmp_path / "ft").exists()
+    with pytest.raises(config.ConfigError, match=r"adapt_gain:` .*set `finetune: max_events_per_mac"):
+        config.load("table1", overrides={"finetune": {"spike_penalty": {"adapt_gain": 1.0}}})
+    with pytest.raises(ValueError, match=r"spike_penalty: adapt_gain must be a number >= 0"):
+        spike_penalty.check({"weight": 1.0, "adapt_gain": -1})
+
+
 # ---------------------------------------------------------------- events-weighted spike penalty
 def test_events_per_spike_hand_computed_on_dense_layers():
     from kspikese.energy.fan_out import events_per_spike
