@@ -25,9 +25,13 @@ SNR + multi-resolution STFT loss (:func:`snr_stft_loss`, the spectral term of Ya
 2020 as Défossez et al. 2020 use it beside a waveform loss).  For each resolution ``r`` (FFT size,
 hop, Hann window length) with magnitudes ``S = |STFT_r(s)|``, ``Ŝ = |STFT_r(ŝ)|``:
 
-    SC_r  = ||S - Ŝ||_F / (||S||_F + eps)                  (spectral convergence)
+    SC_r  = ||S - Ŝ||_F / ||S||_F                           (spectral convergence)
     MAG_r = mean |ln(S + μ) - ln(Ŝ + μ)|                   (log-magnitude distance, μ = 1e-5)
     L     = L_SNR + λ · (1/R) Σ_r (SC_r + MAG_r)
+
+SC's norms run over the whole batch (as Yamamoto et al.'s implementation has it), so a silent
+clean frame (``||S|| = 0``: padding, pauses) does not make the ratio explode; every example of
+the batch carries the batch's SC.  MAG is per example.
 
 The SNR term is ruled by the loud low-frequency bins; the log-magnitude term weighs every
 time-frequency bin alike, so weak high bands (consonants, what STOI and PESQ listen to) count.
@@ -84,14 +88,14 @@ MAG_FLOOR = 1e-5  # μ: the magnitude floor of the log-magnitude term
 
 
 def stft_distance(y_true, y_pred, resolutions=STFT_RESOLUTIONS):
-    """``(1/R) Σ_r (SC_r + MAG_r)`` (module docstring), one value per example."""
+    """``(1/R) Σ_r (SC_r + MAG_r)`` (module docstring), one value per example (SC batch-wide)."""
     s, s_hat = _flat(y_true), _flat(y_pred)
     total = 0.0
     for n_fft, hop, win in resolutions:
         mags = [tf.abs(tf.signal.stft(x, win, hop, n_fft, window_fn=tf.signal.hann_window,
                                       pad_end=True)) for x in (s, s_hat)]
         ref, est = (tf.reshape(m, [tf.shape(m)[0], -1]) for m in mags)
-        sc = tf.norm(ref - est, axis=-1) / (tf.norm(ref, axis=-1) + EPS)
+        sc = tf.norm(ref - est) / (tf.norm(ref) + EPS) * tf.ones_like(ref[:, 0])  # batch-wide
         mag = tf.reduce_mean(tf.abs(tf.math.log(ref + MAG_FLOOR) - tf.math.log(est + MAG_FLOOR)),
                              -1)
         total += sc + mag

@@ -71,16 +71,19 @@ def test_snr_stft_loss_hand_values():
     np.testing.assert_allclose(losses.stft_distance(s, s, res).numpy(), 0.0, atol=1e-6)
     # any estimate: the spectral distance against STFT magnitudes computed by hand
     est = s + (0.05 * rng.standard_normal(s.shape)).astype(np.float32)
-    want = []
-    for b in range(2):
-        terms = []
-        for n_fft, hop, win in res:
-            ref, out = (_numpy_stft_mag(x[b, :, 0].astype(np.float64), n_fft, hop, win)
-                        for x in (s, est))
-            sc = np.linalg.norm(ref - out) / np.linalg.norm(ref)
-            terms.append(sc + np.mean(np.abs(np.log(ref + 1e-5) - np.log(out + 1e-5))))
-        want.append(np.mean(terms))
+    est[1] *= 0.0  # a silent estimate for the second example
+    want = np.zeros(2)
+    for n_fft, hop, win in res:
+        ref, out = (np.stack([_numpy_stft_mag(x[b, :, 0].astype(np.float64), n_fft, hop, win)
+                              for b in range(2)]) for x in (s, est))
+        sc = np.linalg.norm(ref - out) / np.linalg.norm(ref)  # over the batch
+        mag = np.mean(np.abs(np.log(ref + 1e-5) - np.log(out + 1e-5)), axis=(1, 2))
+        want += (sc + mag) / len(res)
     np.testing.assert_allclose(losses.stft_distance(s, est, res).numpy(), want, rtol=1e-3)
+    # a silent clean frame beside a loud one: finite, the loud frame's spectrum sets the scale
+    quiet = np.concatenate([s[:1], 0 * s[1:]])
+    assert np.all(np.isfinite(losses.stft_distance(quiet, quiet + 0.01, res).numpy()))
+    assert float(losses.stft_distance(quiet, quiet + 0.01, res)[1]) < 20
     # bad settings name the loss and what was expected
     with pytest.raises(ValueError, match=r"snr_stft resolution .*window <= n_fft"):
         losses.get({"name": "snr_stft", "resolutions": [[64, 16, 128]]})
