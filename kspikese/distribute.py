@@ -133,7 +133,8 @@ def replica_model(model, strategy):
     config (same layers, same seeds) and given the model's weights.  Its BatchNormalization
     layers are *synchronized*: in training mode they normalise with the mean and variance of
     the whole global batch (all-reduced over the replicas), not of each replica's share, so a
-    step on ``R`` replicas computes what one step on one device computes.
+    step on ``R`` replicas computes what one step on one device computes.  Activity
+    regularisers (the spike penalty) are shared with the original layers, not copied.
     """
     import tensorflow as tf
 
@@ -144,7 +145,12 @@ def replica_model(model, strategy):
         config = layer.get_config()
         if type(layer) is tf.keras.layers.BatchNormalization:
             return tf.keras.layers.BatchNormalization(**config, synchronized=True)
-        return layer.__class__.from_config(config)
+        copy = layer.__class__.from_config(config)
+        if getattr(layer, "activity_regularizer", None) is not None:
+            # the same object: a penalty weight adapted between epochs (a tf.Variable,
+            # kspikese.spike_penalty.BudgetController) reaches the replicas too
+            copy.activity_regularizer = layer.activity_regularizer
+        return copy
 
     with strategy.scope():
         copy = tf.keras.models.clone_model(model, clone_function=clone)
