@@ -28,10 +28,11 @@ synaptic events per ANN MAC ``R_e`` on validation:
 
 .. math::
 
-    w_{e+1} = w_e \cdot (R_e / B)^g
+    w_{e+1} = w_e \cdot \mathrm{clip}\big((R_e / B)^g,\; 1/4,\; 4\big)
 
-(a multiplicative dual update): over the budget the weight grows, under it it shrinks, so the
-fine-tune spends what the budget leaves on quality instead of pushing the rates on down.
+(a multiplicative dual update, at most a factor 4 per epoch): over the budget the weight grows,
+under it it shrinks, so the fine-tune spends what the budget leaves on quality instead of
+pushing the rates on down.
 
 The readout neuron (``<readout>_spike``) drives no synapse, so it is not penalised.
 :class:`SpikeCountLog` adds the mean spike count per neuron per step (over every spiking layer,
@@ -335,14 +336,19 @@ def events_per_mac(model, data, steps=None, ann=None):
     return float(events / dense)
 
 
+MAX_WEIGHT_STEP = 4.0  # the most the adapted weight changes in one epoch (either way)
+
+
 def next_weight(weight, cost, budget, gain):
-    """``w · (cost / budget)^gain``: the penalty weight of the next epoch (module docstring)."""
-    return float(weight) * (float(cost) / float(budget)) ** float(gain)
+    """``w · clip((cost / budget)^gain, 1/4, 4)``: the penalty weight of the next epoch (module
+    docstring)."""
+    factor = (float(cost) / float(budget)) ** float(gain)
+    return float(weight) * min(max(factor, 1.0 / MAX_WEIGHT_STEP), MAX_WEIGHT_STEP)
 
 
 class BudgetController(tf.keras.callbacks.Callback):
     """Adapts the penalty weight (a ``tf.Variable`` given to :func:`penalised`) to a rate budget:
-    after each epoch ``w ← w · (logs[key] / budget)^gain`` (:func:`next_weight`).
+    after each epoch ``w ← w · clip((logs[key] / budget)^gain, 1/4, 4)`` (:func:`next_weight`).
 
     It must come after the callback that logs ``key`` (:class:`EventsLog`).  Each epoch's logs
     get ``penalty_weight``, the weight that epoch trained with, so a resumed fine-tune restarts

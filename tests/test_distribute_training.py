@@ -180,3 +180,44 @@ def test_a_worker_killed_mid_run_resumes_with_the_same_command(corpus):
     assert p.returncode == 0, log
     assert "[ANN] resuming after epoch 1" in log or "[ANN] resuming after epoch 2" in log, log
     assert _table(results)["columns"][-1] == "SNN-Wave-U-Net"
+
+
+# a spike penalty whose weight follows the rate budget: the replicas train with the adapted weight
+ADAPTED = r'''
+import json, sys
+from kspikese import distribute
+strategy = distribute.make_strategy("mirrored", cpu_replicas=2)
+import numpy as np, tensorflow as tf
+from kspikese import hybrid, training
+
+def ann():
+    training.set_seed(0)
+    inp = tf.keras.Input((16,))
+    h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
+    h = tf.keras.layers.Dense(32, activation="relu", name="d2")(h)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+
+x = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
+data = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
+out = {}
+for name, strat in (("one", None), ("mirrored", strategy)):
+    snn = hybrid.convert(ann(), seed=0, dt=1.0, activation_scale=10.0, v0=0.5)
+    out[name] = hybrid.finetune(
+        snn, data, data, f"{sys.argv[1]}/{name}", lr=1e-3, epochs=3, steps_per_epoch=2,
+        patience=9, verbose=0, validation_steps=1, strategy=strat, max_events_per_mac=0.2,
+        spike_penalty={"weight": 2.0, "weighting": "events", "adapt_gain": 1.5}, ann=ann())
+json.dump(out, open(f"{sys.argv[1]}/out.json", "w"))
+'''
+
+
+@pytest.mark.slow  # about 70 s on one core
+def test_mirrored_fine_tune_trains_with_the_adapted_penalty_weight(tmp_path):
+    subprocess.run([sys.executable, "-c", ADAPTED, str(tmp_path)], env=ENV, check=True,
+                   timeout=300, capture_output=True)
+    out = json.loads((tmp_path / "out.json").read_text())
+    weights = [r["penalty_weight"] for r in out["one"]]
+    assert weights[0] == 2.0 and weights[1] > 2.0  # over the budget: the weight grew
+    for one, two in zip(out["one"], out["mirrored"]):
+        assert two["penalty_weight"] == pytest.approx(one["penalty_weight"], rel=1e-6)
+        # the training loss holds the penalty: equal only if the replicas used the new weight
+        assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)

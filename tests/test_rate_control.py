@@ -234,6 +234,9 @@ def test_next_weight_hand_values():
     assert spike_penalty.next_weight(8.0, 0.44, 0.33, 2.0) == pytest.approx(128 / 9)
     assert spike_penalty.next_weight(8.0, 0.165, 0.33, 1.0) == pytest.approx(4.0)
     assert spike_penalty.next_weight(8.0, 0.5, 0.33, 0.0) == 8.0
+    # at most a factor 4 per epoch either way: (3.8 / 0.2)^1.5 = 83 -> 4, (0.01 / 0.2)^1.5 -> 1/4
+    assert spike_penalty.next_weight(2.0, 3.8, 0.2, 1.5) == pytest.approx(8.0)
+    assert spike_penalty.next_weight(2.0, 0.01, 0.2, 1.5) == pytest.approx(0.5)
 
 
 def test_adapted_weight_follows_the_budget_and_resumes(tmp_path):
