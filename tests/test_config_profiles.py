@@ -24,6 +24,16 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert ship["ann"]["schedule"] == "cosine" and ship["ann"]["clipnorm"] == 5.0
 
 
+@pytest.mark.parametrize("table", ["table1", "table2", "table3", "table4"])
+def test_every_paper_profile_trains_at_a_constant_rate_and_quick_warms_up_within_its_steps(table):
+    """A cpu recipe with warm-up and cosine decay must not leak into the paper's constant Adam,
+    nor a warm-up longer than the QUICK run into QUICK."""
+    paper = configs.load(table, profile="paper")["ann"]
+    assert paper.get("schedule", "constant") == "constant" and not paper.get("warmup_steps")
+    quick = configs.load(table, quick=True)["ann"]
+    assert quick.get("warmup_steps", 0) <= quick["epochs"] * quick["steps_per_epoch"]
+
+
 def test_unknown_profile_names_the_file_and_the_known_ones():
     with pytest.raises(configs.ConfigError, match=r"table1\.yaml: unknown profile 'gpu'; known: cpu, paper, ship"):
         configs.load("table1", profile="gpu")
