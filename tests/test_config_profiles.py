@@ -25,11 +25,12 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
 
 
 @pytest.mark.parametrize("table", ["table1", "table2", "table3", "table4"])
-def test_every_paper_profile_trains_at_a_constant_rate_and_quick_warms_up_within_its_steps(table):
-    """A cpu recipe with warm-up and cosine decay must not leak into the paper's constant Adam,
-    nor a warm-up longer than the QUICK run into QUICK."""
+def test_every_paper_profile_trains_as_the_paper_and_quick_warms_up_within_its_steps(table):
+    """A cpu recipe's warm-up, cosine decay or loss must not leak into the paper's constant Adam
+    on the SNR loss, nor a warm-up longer than the QUICK run into QUICK."""
     paper = configs.load(table, profile="paper")["ann"]
     assert paper.get("schedule", "constant") == "constant" and not paper.get("warmup_steps")
+    assert paper.get("loss") in (None, "snr")  # the paper's SNR loss, whatever the cpu recipe's
     quick = configs.load(table, quick=True)["ann"]
     assert quick.get("warmup_steps", 0) <= quick["epochs"] * quick["steps_per_epoch"]
 
