@@ -167,7 +167,8 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
 
     cfg = configs.load("table1", overrides={
         "convert": {"target_spikes": 15, "v0": 0.5},
-        "finetune": {"spike_penalty": {"weight": 2, "target": 0.1}},
+        "finetune": {"spike_penalty": {"weight": 2, "target": 0.1, "weighting": "neurons"},
+                     "max_events_per_mac": None},
         "operating_point": {"front": "make pareto", "why": "cheapest within 0.5 dB"}})
     op = pareto.operating_point(cfg)
     assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
@@ -201,7 +202,8 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert pareto.describe_operating_point(int16).startswith("activation scale int16, v0 ")
     relayed = pareto.operating_point(configs.load("table1", overrides={
         "convert": {"target_spikes": 10, "relays": True, "sum_scale": "min"},
-        "finetune": {"spike_penalty": None}, "operating_point": {"front": "f", "why": "w"}}))
+        "finetune": {"spike_penalty": None, "max_events_per_mac": None},
+        "operating_point": {"front": "f", "why": "w"}}))
     assert pareto.describe_operating_point(relayed) == (
         "target 10 spikes at the 99.9th percentile, v0 0.5, T 1, no spike penalty, relays after "
         "sums (min sum scale); chosen from f (w)")
