@@ -271,7 +271,8 @@ def test_adapt_gain_needs_a_budget(tmp_path):
                         verbose=0, spike_penalty={"weight": 1.0, "adapt_gain": 1.0})
     assert not (tmp_path / "ft").exists()
     with pytest.raises(config.ConfigError, match=r"adapt_gain:` .*set `finetune: max_events_per_mac"):
-        config.load("table1", overrides={"finetune": {"spike_penalty": {"adapt_gain": 1.0}}})
+        config.load("table1", overrides={"finetune": {"spike_penalty": {"adapt_gain": 1.0},
+                                                       "max_events_per_mac": None}})
     with pytest.raises(ValueError, match=r"spike_penalty: adapt_gain must be a number >= 0"):
         spike_penalty.check({"weight": 1.0, "adapt_gain": -1})
 
