@@ -15,15 +15,16 @@ def operating_point(cfg):
     """The table's operating point: its rate-control knobs and the front they came from.
 
     The knobs are read where the pipeline reads them (``convert:`` ``target_spikes``,
-    ``percentile``, ``v0``, ``timesteps``; ``finetune: spike_penalty:``), so the point stated is
-    the point run; ``operating_point:`` (optional) only says where it came from: ``front``, ``why``.
+    ``percentile``, ``v0``, ``timesteps``; ``finetune: spike_penalty:``, ``max_events_per_mac``),
+    so the point stated is the point run; ``operating_point:`` (optional) only says where it came
+    from: ``front``, ``why``.
 
     Returns
     -------
     dict
         ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
-        penalty_target, penalty_weighting, relays, sum_scale, front, why}``; ``front``/``why``
-        are ``None`` when not stated.  (Grid points inherit ``relays`` and ``sum_scale`` from
+        penalty_target, penalty_weighting, penalty_adapt_gain, rate_budget, relays, sum_scale,
+        front, why}``; ``rate_budget``, ``front`` and ``why`` are ``None`` when not stated.  (Grid points inherit ``relays`` and ``sum_scale`` from
         the table's ``convert:``.)
 
     Raises
