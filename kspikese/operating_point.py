@@ -24,7 +24,7 @@ def operating_point(cfg):
     dict
         ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
         penalty_target, penalty_weighting, penalty_adapt_gain, rate_budget, relays, sum_scale,
-        front, why}``; ``rate_budget``, ``front`` and ``why`` are ``None`` when not stated.  (Grid points inherit ``relays`` and ``sum_scale`` from
+        allocation, front, why}``; ``rate_budget``, ``front`` and ``why`` are ``None`` when not stated.  (Grid points inherit ``relays`` and ``sum_scale`` from
         the table's ``convert:``.)
 
     Raises
@@ -49,6 +49,7 @@ def operating_point(cfg):
             "rate_budget": float(budget) if budget is not None else None,
             "relays": bool(conv.get("relays", False)),
             "sum_scale": conv.get("sum_scale", "geometric"),
+            "allocation": conv.get("allocation", "uniform"),
             "front": stated.get("front"), "why": stated.get("why")}
 
 
@@ -69,6 +70,8 @@ def describe_operating_point(op):
         text += f", relays after sums ({op.get('sum_scale', 'geometric')} sum scale)"
     elif op.get("sum_scale", "geometric") != "geometric":
         text += f", {op['sum_scale']} sum scale"
+    if op.get("allocation", "uniform") != "uniform":
+        text += f", per-layer targets allocated by {op['allocation']} at the same expected events"
     if op["front"]:
         text += f"; chosen from {op['front']}"
     if op["why"]:
@@ -77,9 +80,13 @@ def describe_operating_point(op):
 
 
 def is_operating_point(point, op, penalty_target=0.0):
-    """Whether a grid point has the table's operating-point knobs (v0 compared as text; the grid
-    weights its penalty by neurons, so an events-weighted table penalty is never on it)."""
+    """Whether a grid point has the table's operating-point knobs (v0 compared as text).
+
+    The grid weights its penalty by neurons at a fixed weight and has no rate budget, so a table
+    whose penalty is events-weighted, adapted to a budget, or whose fine-tune keeps epochs by a
+    budget (``max_events_per_mac``) is never on it."""
     return (op["target_spikes"] is not None
+            and op.get("rate_budget") is None and not op.get("penalty_adapt_gain")
             and math.isclose(point["target_spikes"], op["target_spikes"])
             and str(point["v0"]) == str(op["v0"]) and int(point["timesteps"]) == op["timesteps"]
             and math.isclose(point["penalty_weight"], op["penalty_weight"])

@@ -174,7 +174,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert op == {"activation_scale": "data", "target_spikes": 15.0, "percentile": 99.9,
                   "v0": 0.5, "timesteps": 1, "penalty_weight": 2.0, "penalty_target": 0.1,
                   "penalty_weighting": "neurons", "penalty_adapt_gain": 0.0, "rate_budget": None,
-                  "relays": False, "sum_scale": "geometric",
+                  "relays": False, "sum_scale": "geometric", "allocation": "uniform",
                   "front": "make pareto", "why": "cheapest within 0.5 dB"}
     assert pareto.describe_operating_point(op) == (
         "target 15 spikes at the 99.9th percentile, v0 0.5, T 1, spike penalty w 2 above 0.1; "
@@ -196,6 +196,13 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert (adapted["penalty_adapt_gain"], adapted["rate_budget"]) == (2.0, 0.33)
     assert ("spike penalty w 8 above 0 (events-weighted) adapted to the budget (gain 2), rate "
             "budget 0.33 events per ANN MAC") in pareto.describe_operating_point(adapted)
+    on_grid = {**point, "target_spikes": adapted["target_spikes"], "v0": adapted["v0"],
+               "penalty_weight": 8.0}
+    neurons = {**adapted, "penalty_weighting": "neurons", "penalty_adapt_gain": 0.0,
+               "rate_budget": None}
+    assert pareto.is_operating_point(on_grid, neurons, 0.0)
+    assert not pareto.is_operating_point(on_grid, {**neurons, "rate_budget": 0.33}, 0.0)
+    assert not pareto.is_operating_point(on_grid, {**neurons, "penalty_adapt_gain": 2.0}, 0.0)
     int16 = pareto.operating_point(configs.load("table1", overrides={
         "convert": {"activation_scale": "int16"}}))
     assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)
@@ -207,6 +214,12 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert pareto.describe_operating_point(relayed) == (
         "target 10 spikes at the 99.9th percentile, v0 0.5, T 1, no spike penalty, relays after "
         "sums (min sum scale); chosen from f (w)")
+    allocated = pareto.operating_point(configs.load("table3", overrides={
+        "convert": {"allocation": "events"}, "operating_point": {"front": "f", "why": "w"}}))
+    assert allocated["allocation"] == "events"
+    assert pareto.describe_operating_point(allocated).endswith(
+        "relays after sums (geometric sum scale), per-layer targets allocated by events at the "
+        "same expected events; chosen from f (w)")
 
 
 @pytest.mark.parametrize("section, expected", [

@@ -4,6 +4,7 @@ Modules, in the order a conversion uses them:
 
 - :mod:`~kspikese.convert.settings`: the ``convert:`` section and its ``activation_scale``;
 - :mod:`~kspikese.convert.calibration`: data-based per-layer factors;
+- :mod:`~kspikese.convert.allocation`: per-layer targets priced by synaptic events;
 - :mod:`~kspikese.convert.scaling` and :mod:`~kspikese.convert.scaling_rules`: the
   function-preserving activation scaling and its per-layer-type rules;
 - :mod:`~kspikese.convert.spiking` and :mod:`~kspikese.convert.neuron_rules`: the weight transfer

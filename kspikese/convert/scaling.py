@@ -225,16 +225,16 @@ def carriers_feeding(layer):
 SUM_SCALES = ("geometric", "min")
 
 
-def equalise(model, targets, sum_scale="geometric"):
-    """Give one factor to every group of layers whose outputs meet in an ``"equal"`` layer (Add,
-    Subtract, Average, Maximum, Minimum): a sum needs equal scales.  The group's factor is the
-    geometric mean of its members' requested factors, or with ``sum_scale="min"`` the smallest
-    (1 if the group includes the model's
-    input, whose scale is 1 in per-layer mode, or if none of its members was asked for a factor,
-    as with MobileNetV2's residual sums of two linear projections)."""
-    if sum_scale not in SUM_SCALES:
-        raise ValueError(f"scale_activations: sum_scale must be one of {list(SUM_SCALES)}, got "
-                         f"{sum_scale!r}")
+def sum_groups(model):
+    """The groups of ``"carrier"`` layers (by name) whose outputs meet in an ``"equal"`` layer
+    (Add, Subtract, Average, Maximum, Minimum), directly or through pass layers: each group must
+    share one factor.  ``"<input>"`` stands for the model's input.  Carriers in no sum are not
+    listed.
+
+    Returns
+    -------
+    list of list of str
+    """
     parent = {}
 
     def find(k):
@@ -267,11 +267,21 @@ def equalise(model, targets, sum_scale="geometric"):
     groups = {}
     for k in list(parent):
         groups.setdefault(find(k), []).append(k)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def equalise(model, targets, sum_scale="geometric"):
+    """Give one factor to every group of :func:`sum_groups`: a sum needs equal scales.  The
+    group's factor is the geometric mean of its members' requested factors, or with
+    ``sum_scale="min"`` the smallest (1 if the group includes the model's input, whose scale is 1
+    in per-layer mode, or if none of its members was asked for a factor, as with MobileNetV2's
+    residual sums of two linear projections)."""
+    if sum_scale not in SUM_SCALES:
+        raise ValueError(f"scale_activations: sum_scale must be one of {list(SUM_SCALES)}, got "
+                         f"{sum_scale!r}")
     result = dict(targets)
-    for members in groups.values():
+    for members in sum_groups(model):
         wanted = [targets[m] for m in members if m in targets]
-        if not wanted and len(members) == 1:
-            continue
         if "<input>" in members or not wanted:
             value = 1.0  # no factor asked (e.g. two linear projections summed): the ANN's scale
         elif sum_scale == "min":

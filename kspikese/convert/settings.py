@@ -12,6 +12,7 @@ activation of order 1 never reaches a spike):
 
 import math
 
+from kspikese.convert.allocation import ALLOCATIONS
 from kspikese.convert.scaling import SUM_SCALES
 from kspikese.neurons import check_v0
 
@@ -35,6 +36,11 @@ KEYS = {
                "(default 'readout'; None: no spiking readout)",
     "relays": "data: a relay neuron after every sum of spike trains, re-spiking residual "
               "streams at their own scale (kspikese.convert.relays; default false)",
+    "allocation": "data: 'uniform' (every hidden layer at target_spikes, the default) or "
+                  "'events' (per-layer targets spending the same expected synaptic events with "
+                  "less quantisation noise; kspikese.convert.allocation)",
+    "allocation_bounds": "data, allocation events: [low, high], each layer's target kept within "
+                         "low..high times target_spikes (default [0.25, 4])",
     "sum_scale": "data: the one factor of layers whose outputs are summed: 'geometric' (the "
                  "geometric mean of their factors, default) or 'min' (the smallest)",
 }
@@ -90,7 +96,8 @@ def check(cfg):
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
         ``target_spikes``), ``readout`` (default ``"readout"``), ``v0`` (``"random"`` or a
         number in ``[0, 1)``), ``relays`` (bool, default ``False``; only with ``"data"``),
-        ``sum_scale`` (``"geometric"`` or ``"min"``).
+        ``sum_scale`` (``"geometric"`` or ``"min"``), ``allocation`` (``"uniform"`` or
+        ``"events"``), ``allocation_bounds`` (``None`` or ``[low, high]``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -112,7 +119,23 @@ def check(cfg):
         "v0": cfg.get("v0", "random"),
         "relays": cfg.get("relays", False),
         "sum_scale": cfg.get("sum_scale", "geometric"),
+        "allocation": cfg.get("allocation", "uniform"),
+        "allocation_bounds": cfg.get("allocation_bounds"),
     }
+    if out["allocation"] not in ALLOCATIONS:
+        raise ValueError(f"convert: allocation must be {' or '.join(map(repr, ALLOCATIONS))}, "
+                         f"got {out['allocation']!r}")
+    if out["allocation"] != "uniform" and out[KEY] != DATA:
+        raise ValueError(f"convert: allocation {out['allocation']!r} needs {KEY}: data, got "
+                         f"{KEY} {cfg.get(KEY, DEFAULT)!r}")
+    bounds = out["allocation_bounds"]
+    if bounds is not None:
+        if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+                or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
+                or not 0 < bounds[0] <= 1 <= bounds[1] or not math.isfinite(bounds[1])):
+            raise ValueError(f"convert: allocation_bounds must be [low, high] with 0 < low <= 1 "
+                             f"<= high, got {bounds!r}")
+        out["allocation_bounds"] = [float(b) for b in bounds]
     if out["sum_scale"] not in SUM_SCALES:
         raise ValueError(f"convert: sum_scale must be {' or '.join(map(repr, SUM_SCALES))}, got "
                          f"{out['sum_scale']!r}")
