@@ -89,6 +89,7 @@ def is_operating_point(point, op, penalty_target=0.0):
             and op.get("rate_budget") is None and not op.get("penalty_adapt_gain")
             and math.isclose(point["target_spikes"], op["target_spikes"])
             and str(point["v0"]) == str(op["v0"]) and int(point["timesteps"]) == op["timesteps"]
+            and point.get("allocation", "uniform") == op.get("allocation", "uniform")
             and math.isclose(point["penalty_weight"], op["penalty_weight"])
             and (not op["penalty_weight"] or (
                 math.isclose(penalty_target, op["penalty_target"])

@@ -34,6 +34,7 @@ from kspikese.operating_point import describe_operating_point, is_operating_poin
 
 SETTINGS = configs.EXPERIMENTS_DIR / "bench" / "pareto.yaml"
 KNOBS = ("target_spikes", "v0", "timesteps", "penalty_weight")
+OPTIONAL_KNOBS = {"allocation": "uniform"}  # knobs a grid part may leave out, with their default
 REQUIRED = ("finetune_steps", "valid_utterances", "energy_frames", "grid")
 DEVICES = ("cpu", "cpu-events", "loihi", "spinnaker2")
 FRONT_DEVICE = "cpu-events"
@@ -73,29 +74,34 @@ def grid_points(grid):
     Parameters
     ----------
     grid : dict or list of dict
-        Keys :data:`KNOBS`, each a value or a list of values.
+        Keys :data:`KNOBS`, each a value or a list of values; optionally ``allocation``
+        (``uniform``, the default, or ``events``: :mod:`kspikese.convert.allocation`).
 
     Returns
     -------
     list of dict
-        ``{target_spikes, v0, timesteps, penalty_weight}`` per point.
+        ``{target_spikes, v0, timesteps, penalty_weight, allocation}`` per point.
     """
     parts = grid if isinstance(grid, list) else [grid]
     points, seen = [], set()
     for part in parts:
         if not isinstance(part, dict):
             raise ValueError(f"grid: expected a mapping of {list(KNOBS)}, got {part!r}")
-        unknown = sorted(set(part) - set(KNOBS))
+        unknown = sorted(set(part) - set(KNOBS) - set(OPTIONAL_KNOBS))
         missing = [k for k in KNOBS if k not in part]
         if unknown or missing:
-            raise ValueError(f"grid: every part needs exactly the keys {list(KNOBS)} "
-                             f"(unknown {unknown}, missing {missing})")
-        values = [part[k] if isinstance(part[k], list) else [part[k]] for k in KNOBS]
+            raise ValueError(f"grid: every part needs exactly the keys {list(KNOBS)}, and "
+                             f"may have {list(OPTIONAL_KNOBS)} (unknown {unknown}, missing "
+                             f"{missing})")
+        part = {**OPTIONAL_KNOBS, **part}
+        keys = KNOBS + tuple(OPTIONAL_KNOBS)
+        values = [part[k] if isinstance(part[k], list) else [part[k]] for k in keys]
         for combo in itertools.product(*values):
-            point = dict(zip(KNOBS, combo))
+            point = dict(zip(keys, combo))
             point = {"target_spikes": float(point["target_spikes"]), "v0": point["v0"],
                      "timesteps": int(point["timesteps"]),
-                     "penalty_weight": float(point["penalty_weight"])}
+                     "penalty_weight": float(point["penalty_weight"]),
+                     "allocation": str(point["allocation"])}
             key = json.dumps(point, sort_keys=True)
             if key not in seen:
                 seen.add(key)
@@ -110,7 +116,9 @@ def from_json(row):
     def number(v):
         return float("nan") if v is None else v
 
-    out = {k: (number(v) if k not in ("v0",) else v) for k, v in row.items() if k != "j"}
+    out = {k: (number(v) if k not in ("v0", "allocation") else v) for k, v in row.items()
+           if k != "j"}
+    out.setdefault("allocation", "uniform")  # points cached before the knob existed
     out["j"] = {d: number(v) for d, v in row.get("j", {}).items()}
     return out
 
@@ -165,7 +173,8 @@ def mark(ann, points):
 
 
 # ------------------------------------------------------------------------------ report
-HEADER = ["Model", "target spikes", "v0", "T", "penalty w", "val SI-SNR converted (dB)",
+HEADER = ["Model", "target spikes", "v0", "T", "penalty w", "allocation",
+          "val SI-SNR converted (dB)",
           "val SI-SNR fine-tuned (dB)", "spikes/neuron/step", "synaptic events/inf",
           "events / ANN MACs"] + [f"J/inf {d}" for d in DEVICES] + [
           "ANN/SNN (cpu-events)", "Pareto", "target met", "table's point"]
@@ -179,13 +188,14 @@ def _g(x, digits=3):
 
 def table_rows(ann, points):
     """The table's rows: the ANN first, then every point."""
-    rows = [["ANN", "–", "–", "–", "–", _g(ann["si_snr"], 4), _g(ann["si_snr"], 4), "–",
+    rows = [["ANN", "–", "–", "–", "–", "–", _g(ann["si_snr"], 4), _g(ann["si_snr"], 4), "–",
              f"{_g(float(ann['macs']))} (MACs)", "1"]
             + [_g(ann["j"]["cpu"]) if d == "cpu" else "–" for d in DEVICES]
             + ["1", "yes" if ann["pareto"] else "", "", ""]]
     for p in points:
         rows.append(["SNN", _g(p["target_spikes"]), str(p["v0"]), str(p["timesteps"]),
-                     _g(p["penalty_weight"]), _g(p["si_snr_converted"], 4),
+                     _g(p["penalty_weight"]), p.get("allocation", "uniform"),
+                     _g(p["si_snr_converted"], 4),
                      _g(p["si_snr_finetuned"], 4), _g(p["mean_spikes_per_neuron"]),
                      _g(p["synaptic_events"]), _g(p["events_per_mac"])]
                     + [_g(p["j"][d]) for d in DEVICES]
@@ -272,7 +282,7 @@ def plot(ann, points, path, title):
 def point_settings(cfg, point):
     """The table's ``convert:`` section with one grid point's knobs."""
     return {**cfg["convert"], "target_spikes": point["target_spikes"], "v0": point["v0"],
-            "timesteps": point["timesteps"]}
+            "timesteps": point["timesteps"], "allocation": point.get("allocation", "uniform")}
 
 
 class ArgumentError(ValueError):

@@ -37,6 +37,13 @@ def test_grid_points_product_union_and_order():
         (30.0, "random", 1), (30.0, 0.5, 1), (3.0, "random", 1), (3.0, 0.5, 1), (3.0, 0.5, 2)]
     with pytest.raises(ValueError, match=r"missing \['penalty_weight'\]"):
         pareto.grid_points({"target_spikes": 1, "v0": 0.5, "timesteps": 1})
+    assert {p["allocation"] for p in points} == {"uniform"}  # the optional knob's default
+    both = pareto.grid_points({"target_spikes": 4, "v0": 0.5, "timesteps": 1, "penalty_weight": 0,
+                               "allocation": ["uniform", "events"]})
+    assert [p["allocation"] for p in both] == ["uniform", "events"]
+    assert pareto.point_settings({"convert": {"dt": 1.0}}, both[1])["allocation"] == "events"
+    with pytest.raises(ValueError, match=r"unknown \['alloc'\]"):
+        pareto.grid_points({**both[0], "alloc": "events"})
 
 
 def test_shipped_settings_quick_and_full():
@@ -46,6 +53,7 @@ def test_shipped_settings_quick_and_full():
     assert {p["timesteps"] for p in full["points"]} == {1, 2, 4}
     assert {str(p["v0"]) for p in full["points"]} == {"random", "0.5"}
     assert any(p["penalty_weight"] > 0 for p in full["points"])
+    assert {p["allocation"] for p in full["points"]} == {"uniform", "events"}
 
 
 def test_bad_settings_name_the_file(tmp_path):
@@ -201,6 +209,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     neurons = {**adapted, "penalty_weighting": "neurons", "penalty_adapt_gain": 0.0,
                "rate_budget": None}
     assert pareto.is_operating_point(on_grid, neurons, 0.0)
+    assert not pareto.is_operating_point({**on_grid, "allocation": "events"}, neurons, 0.0)
     assert not pareto.is_operating_point(on_grid, {**neurons, "rate_budget": 0.33}, 0.0)
     assert not pareto.is_operating_point(on_grid, {**neurons, "penalty_adapt_gain": 2.0}, 0.0)
     int16 = pareto.operating_point(configs.load("table1", overrides={
