@@ -24,8 +24,8 @@ def operating_point(cfg):
     dict
         ``{activation_scale, target_spikes, percentile, v0, timesteps, penalty_weight,
         penalty_target, penalty_weighting, penalty_adapt_gain, rate_budget, relays, sum_scale,
-        allocation, front, why}``; ``rate_budget``, ``front`` and ``why`` are ``None`` when not stated.  (Grid points inherit ``relays`` and ``sum_scale`` from
-        the table's ``convert:``.)
+        allocation, front, why}``; ``rate_budget``, ``front`` and ``why`` are ``None`` when not
+        stated.  (Grid points inherit ``relays`` and ``sum_scale`` from the table's ``convert:``.)
 
     Raises
     ------

@@ -38,10 +38,29 @@ drive no synapse (``C_u = 0``) gets the upper bound.  The linear readout keeps
 ``readout_spikes``.
 """
 
+import math
+
 import numpy as np
 
 ALLOCATIONS = ("uniform", "events")
 DEFAULT_BOUNDS = (0.25, 4.0)
+
+
+def check_bounds(bounds):
+    """``allocation_bounds`` as ``[low, high]`` floats with ``0 < low <= 1 <= high``.
+
+    Raises
+    ------
+    ValueError
+        Naming the key and what was expected, for anything else (not a pair of numbers, or out
+        of order).
+    """
+    if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+            or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
+            or not 0 < bounds[0] <= 1 <= bounds[1] or not math.isfinite(bounds[1])):
+        raise ValueError(f"convert: allocation_bounds must be [low, high] with 0 < low <= 1 "
+                         f"<= high, got {bounds!r}")
+    return [float(b) for b in bounds]
 
 
 def multipliers(cost, noise, bounds=DEFAULT_BOUNDS, iterations=100):
@@ -67,10 +86,7 @@ def multipliers(cost, noise, bounds=DEFAULT_BOUNDS, iterations=100):
     ValueError
         For bounds outside ``0 < low <= 1 <= high``, or units missing from one of the dicts.
     """
-    low, high = (float(b) for b in bounds)
-    if not 0 < low <= 1 <= high:
-        raise ValueError(f"convert: allocation_bounds must be [low, high] with 0 < low <= 1 <= "
-                         f"high, got {list(bounds)}")
+    low, high = check_bounds(bounds)
     units = sorted(cost)
     if set(noise) != set(units):
         raise ValueError("allocation: cost and noise must name the same units")
@@ -126,18 +142,16 @@ def allocated_factors(ann, names, outs, factors, cfg, frame_len):
     group_of = {m: f"sum group {i}" for i, members in enumerate(sum_groups(ann)) for m in members}
     prices = spike_prices(ann, names, cfg, frame_len)
     dt = float(cfg["dt"])
-    unit, cost, noise = {}, {}, {}
+    carriers = {name: carriers_feeding(ann.get_layer(name))[0].name for name in names}
+    unit = {name: group_of.get(carriers[name], carriers[name]) for name in names}
+    cost, noise = {}, {}
     for name, out in zip(names, outs):
-        carrier = carriers_feeding(ann.get_layer(name))[0].name
-        u = group_of.get(carrier, carrier)
-        f = realised[carrier]
+        u, f = unit[name], realised[carriers[name]]
         magnitude = np.abs(np.asarray(out, dtype=np.float64))
         square = max(float(np.mean(magnitude ** 2)), 1e-30)
-        unit[name] = u
         cost[u] = cost.get(u, 0.0) + prices[name] * dt * f * float(np.mean(magnitude))
         noise[u] = noise.get(u, 0.0) + 1.0 / (12.0 * (dt * f) ** 2 * square)
     g = multipliers(cost, noise, cfg.get("allocation_bounds") or DEFAULT_BOUNDS)
-    carriers = {name: carriers_feeding(ann.get_layer(name))[0].name for name in names}
     return {name: realised[carriers[name]] * g[unit[name]] for name in names}
 
 

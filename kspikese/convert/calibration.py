@@ -91,4 +91,3 @@ def layer_scales(ann, calibration, cfg):
         spikes = float(cfg.get("readout_spikes") or target)
         scales[readout] = spike_factor(outs[-1], spikes, dt, percentile)
     return scales
-

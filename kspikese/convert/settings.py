@@ -12,7 +12,7 @@ activation of order 1 never reaches a spike):
 
 import math
 
-from kspikese.convert.allocation import ALLOCATIONS
+from kspikese.convert.allocation import ALLOCATIONS, check_bounds
 from kspikese.convert.scaling import SUM_SCALES
 from kspikese.neurons import check_v0
 
@@ -128,14 +128,8 @@ def check(cfg):
     if out["allocation"] != "uniform" and out[KEY] != DATA:
         raise ValueError(f"convert: allocation {out['allocation']!r} needs {KEY}: data, got "
                          f"{KEY} {cfg.get(KEY, DEFAULT)!r}")
-    bounds = out["allocation_bounds"]
-    if bounds is not None:
-        if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
-                or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)
-                or not 0 < bounds[0] <= 1 <= bounds[1] or not math.isfinite(bounds[1])):
-            raise ValueError(f"convert: allocation_bounds must be [low, high] with 0 < low <= 1 "
-                             f"<= high, got {bounds!r}")
-        out["allocation_bounds"] = [float(b) for b in bounds]
+    if out["allocation_bounds"] is not None:
+        out["allocation_bounds"] = check_bounds(out["allocation_bounds"])
     if out["sum_scale"] not in SUM_SCALES:
         raise ValueError(f"convert: sum_scale must be {' or '.join(map(repr, SUM_SCALES))}, got "
                          f"{out['sum_scale']!r}")
