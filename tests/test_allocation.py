@@ -29,7 +29,7 @@ def test_a_unit_that_drives_no_synapse_gets_the_upper_bound():
 
 
 @pytest.mark.parametrize("section, message", [
-    ({"allocation": "spikes"}, r"allocation must be 'uniform' or 'events', got 'spikes'"),
+    ({"allocation": "spikes"}, r"allocation must be one of 'uniform', 'events', 'measured', got 'spikes'"),
     ({"allocation": "events", "activation_scale": "int16"}, r"allocation 'events' needs "
                                                             r"activation_scale: data"),
     ({"allocation": "events", "allocation_bounds": [2, 4]}, r"allocation_bounds must be \[low, "

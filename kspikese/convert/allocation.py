@@ -36,13 +36,19 @@ with ``c`` set by the constraint.  Each ``g_u`` is kept within ``allocation_boun
 bisection so that the clipped multipliers still spend the uniform events.  A unit whose spikes
 drive no synapse (``C_u = 0``) gets the upper bound.  The linear readout keeps
 ``readout_spikes``.
+
+``allocation: measured`` solves the same problem with ``A_u`` replaced by ``E_u``, the output's
+noise-to-signal ratio with only unit ``u``'s layers rounded at their uniform factors, measured on
+the first calibration frames (:mod:`kspikese.convert.sensitivity`): the noise each unit really
+leaves at the output, through every gain on the way.
 """
 
 import math
 
 import numpy as np
 
-ALLOCATIONS = ("uniform", "events")
+ALLOCATIONS = ("uniform", "events", "measured")
+MEASURE_FRAMES = 8  # calibration frames the measured noise is taken on
 DEFAULT_BOUNDS = (0.25, 4.0)
 
 
@@ -110,9 +116,10 @@ def multipliers(cost, noise, bounds=DEFAULT_BOUNDS, iterations=100):
     return {u: float(v) for u, v in zip(units, g(lo))}
 
 
-def allocated_factors(ann, names, outs, factors, cfg, frame_len):
-    """Per-layer factors of ``allocation: events``: the uniform ``factors`` of the hidden layers
-    ``names`` (activations ``outs`` on the calibration data) times their unit's ``g_u``.
+def allocated_factors(ann, names, outs, factors, cfg, calibration):
+    """Per-layer factors of ``allocation: events`` or ``measured``: the uniform ``factors`` of the
+    hidden layers ``names`` (activations ``outs`` on the ``calibration`` frames) times their
+    unit's ``g_u``.
 
     Parameters
     ----------
@@ -126,9 +133,10 @@ def allocated_factors(ann, names, outs, factors, cfg, frame_len):
         ``{name: F}`` of the uniform target, before equalisation.
     cfg : dict
         The parsed ``convert:`` section (``dt``, ``timesteps``, ``readout``, ``sum_scale``,
-        ``allocation_bounds``).
-    frame_len : int
-        Input length the synaptic prices are computed for.
+        ``allocation``, ``allocation_bounds``).
+    calibration : numpy.ndarray
+        The calibration frames ``(n, L, 1)``; ``L`` is the length the synaptic prices are
+        computed for.
 
     Returns
     -------
@@ -140,7 +148,8 @@ def allocated_factors(ann, names, outs, factors, cfg, frame_len):
     sum_scale = cfg.get("sum_scale", "geometric")
     realised = layer_targets(ann, factors, sum_scale)  # carrier -> equalised factor
     group_of = {m: f"sum group {i}" for i, members in enumerate(sum_groups(ann)) for m in members}
-    prices = spike_prices(ann, names, cfg, frame_len)
+    calibration = np.asarray(calibration)
+    prices = spike_prices(ann, names, cfg, calibration.shape[1])
     dt = float(cfg["dt"])
     carriers = {name: carriers_feeding(ann.get_layer(name))[0].name for name in names}
     unit = {name: group_of.get(carriers[name], carriers[name]) for name in names}
@@ -151,6 +160,12 @@ def allocated_factors(ann, names, outs, factors, cfg, frame_len):
         square = max(float(np.mean(magnitude ** 2)), 1e-30)
         cost[u] = cost.get(u, 0.0) + prices[name] * dt * f * float(np.mean(magnitude))
         noise[u] = noise.get(u, 0.0) + 1.0 / (12.0 * (dt * f) ** 2 * square)
+    if cfg.get("allocation") == "measured":
+        from kspikese.convert.sensitivity import output_noise
+
+        steps = {n: dt * realised[carriers[n]] * int(cfg.get("timesteps", 1)) for n in names}
+        measured = output_noise(ann, unit, steps, calibration[:MEASURE_FRAMES])
+        noise = {u: max(e, 1e-30) for u, e in measured.items()}
     g = multipliers(cost, noise, cfg.get("allocation_bounds") or DEFAULT_BOUNDS)
     return {name: realised[carriers[name]] * g[unit[name]] for name in names}
 

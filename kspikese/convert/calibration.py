@@ -58,8 +58,9 @@ def layer_scales(ann, calibration, cfg):
         ``dt`` (ω), ``percentile`` (default 99.9), ``target_spikes`` (default 30) and
         ``readout_spikes`` (default ``target_spikes``), ``readout`` (the readout layer's name,
         default ``"readout"``); ``allocation``: ``"uniform"`` (default: every hidden layer at
-        ``target_spikes``) or ``"events"`` (per-layer targets at the same expected synaptic
-        events, :mod:`kspikese.convert.allocation`, within ``allocation_bounds``).
+        ``target_spikes``), ``"events"`` or ``"measured"`` (per-layer targets at the same
+        expected synaptic events, :mod:`kspikese.convert.allocation`, within
+        ``allocation_bounds``).
 
     Returns
     -------
@@ -82,11 +83,10 @@ def layer_scales(ann, calibration, cfg):
     if len(probed) == 1:
         outs = [outs]
     scales = {name: spike_factor(out, target, dt, percentile) for name, out in zip(names, outs)}
-    if cfg.get("allocation", "uniform") == "events":
+    if cfg.get("allocation", "uniform") != "uniform":
         from kspikese.convert.allocation import allocated_factors
 
-        scales = allocated_factors(ann, names, outs, scales, cfg,
-                                   frame_len=np.asarray(calibration).shape[1])
+        scales = allocated_factors(ann, names, outs, scales, cfg, calibration)
     if readout:
         spikes = float(cfg.get("readout_spikes") or target)
         scales[readout] = spike_factor(outs[-1], spikes, dt, percentile)

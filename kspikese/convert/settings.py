@@ -36,11 +36,12 @@ KEYS = {
                "(default 'readout'; None: no spiking readout)",
     "relays": "data: a relay neuron after every sum of spike trains, re-spiking residual "
               "streams at their own scale (kspikese.convert.relays; default false)",
-    "allocation": "data: 'uniform' (every hidden layer at target_spikes, the default) or "
+    "allocation": "data: 'uniform' (every hidden layer at target_spikes, the default), "
                   "'events' (per-layer targets spending the same expected synaptic events with "
-                  "less quantisation noise; kspikese.convert.allocation)",
-    "allocation_bounds": "data, allocation events: [low, high], each layer's target kept within "
-                         "low..high times target_spikes (default [0.25, 4])",
+                  "less modelled quantisation noise) or 'measured' (the same with each layer's "
+                  "noise at the output measured; kspikese.convert.allocation)",
+    "allocation_bounds": "data, allocation events or measured: [low, high], each layer's "
+                         "target kept within low..high times target_spikes (default [0.25, 4])",
     "sum_scale": "data: the one factor of layers whose outputs are summed: 'geometric' (the "
                  "geometric mean of their factors, default) or 'min' (the smallest)",
 }
@@ -96,8 +97,8 @@ def check(cfg):
         ``percentile``, ``target_spikes`` and ``readout_spikes`` (``None``: as
         ``target_spikes``), ``readout`` (default ``"readout"``), ``v0`` (``"random"`` or a
         number in ``[0, 1)``), ``relays`` (bool, default ``False``; only with ``"data"``),
-        ``sum_scale`` (``"geometric"`` or ``"min"``), ``allocation`` (``"uniform"`` or
-        ``"events"``), ``allocation_bounds`` (``None`` or ``[low, high]``).
+        ``sum_scale`` (``"geometric"`` or ``"min"``), ``allocation`` (``"uniform"``,
+        ``"events"`` or ``"measured"``), ``allocation_bounds`` (``None`` or ``[low, high]``).
     """
     if not isinstance(cfg, dict):
         raise ValueError(f"convert: expected a mapping, got {type(cfg).__name__}")
@@ -123,7 +124,7 @@ def check(cfg):
         "allocation_bounds": cfg.get("allocation_bounds"),
     }
     if out["allocation"] not in ALLOCATIONS:
-        raise ValueError(f"convert: allocation must be {' or '.join(map(repr, ALLOCATIONS))}, "
+        raise ValueError(f"convert: allocation must be one of {', '.join(map(repr, ALLOCATIONS))}, "
                          f"got {out['allocation']!r}")
     if out["allocation"] != "uniform" and out[KEY] != DATA:
         raise ValueError(f"convert: allocation {out['allocation']!r} needs {KEY}: data, got "

@@ -30,8 +30,8 @@ def convert(ann, cfg, seed, calibration=None):
         ``[0, 1)`` (0.5 rounds); ``relays``: a relay neuron after every sum
         (:func:`kspikese.convert.relays.insert_relays`, with ``"data"`` only); ``sum_scale``:
         how summed layers share one factor (:func:`kspikese.convert.scaling.equalise`);
-        ``allocation``: ``"uniform"`` (default) or ``"events"``, per-layer targets at the same
-        expected synaptic events (:mod:`kspikese.convert.allocation`).
+        ``allocation``: ``"uniform"`` (default), ``"events"`` or ``"measured"``, per-layer
+        targets at the same expected synaptic events (:mod:`kspikese.convert.allocation`).
     seed : int
         Seed of the neurons' initial voltages.
     calibration : array_like, optional
