@@ -75,7 +75,7 @@ def grid_points(grid):
     ----------
     grid : dict or list of dict
         Keys :data:`KNOBS`, each a value or a list of values; optionally ``allocation``
-        (``uniform``, the default, or ``events``: :mod:`kspikese.convert.allocation`).
+        (``uniform``, the default, ``events`` or ``measured``: :mod:`kspikese.convert.allocation`).
 
     Returns
     -------

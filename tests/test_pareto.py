@@ -53,7 +53,7 @@ def test_shipped_settings_quick_and_full():
     assert {p["timesteps"] for p in full["points"]} == {1, 2, 4}
     assert {str(p["v0"]) for p in full["points"]} == {"random", "0.5"}
     assert any(p["penalty_weight"] > 0 for p in full["points"])
-    assert {p["allocation"] for p in full["points"]} == {"uniform", "events"}
+    assert {p["allocation"] for p in full["points"]} == {"uniform", "events", "measured"}
 
 
 def test_bad_settings_name_the_file(tmp_path):
