@@ -71,7 +71,9 @@ def describe_operating_point(op):
     elif op.get("sum_scale", "geometric") != "geometric":
         text += f", {op['sum_scale']} sum scale"
     if op.get("allocation", "uniform") != "uniform":
-        text += f", per-layer targets allocated by {op['allocation']} at the same expected events"
+        noise = {"events": "modelled", "measured": "measured"}.get(op["allocation"], op["allocation"])
+        text += (f", per-layer targets ({op['allocation']}: least {noise} rounding noise at the "
+                 f"same expected events)")
     if op["front"]:
         text += f"; chosen from {op['front']}"
     if op["why"]:

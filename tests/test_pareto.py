@@ -227,8 +227,12 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
         "convert": {"allocation": "events"}, "operating_point": {"front": "f", "why": "w"}}))
     assert allocated["allocation"] == "events"
     assert pareto.describe_operating_point(allocated).endswith(
-        "relays after sums (geometric sum scale), per-layer targets allocated by events at the "
-        "same expected events; chosen from f (w)")
+        "relays after sums (geometric sum scale), per-layer targets (events: least modelled "
+        "rounding noise at the same expected events); chosen from f (w)")
+    measured = pareto.operating_point(configs.load("table3", overrides={
+        "convert": {"allocation": "measured"}, "operating_point": {"front": "f", "why": "w"}}))
+    assert "per-layer targets (measured: least measured rounding noise at the same expected " \
+        "events)" in pareto.describe_operating_point(measured)
 
 
 @pytest.mark.parametrize("section, expected", [
