@@ -16,7 +16,9 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert cpu["ann"]["schedule"] == "cosine"
     paper3 = configs.load("table3", profile="paper")["ann"]
     assert paper3["schedule"] == "constant" and paper3["warmup_steps"] == 0
-    assert paper["convert"] == cpu["convert"]  # a profile changes only what it names
+    # a profile changes only what it names: here one target for every layer
+    assert paper["convert"] == dict(cpu["convert"], target_spikes=20, allocation="uniform")
+    assert paper["eval"] == cpu["eval"] and paper["frame_len"] == cpu["frame_len"]
     assert "profiles" not in paper
     quick_paper = configs.load("table1", quick=True, profile="paper")
     assert quick_paper["ann"]["epochs"] == 2  # quick wins over the profile
