@@ -160,7 +160,7 @@ def allocated_factors(ann, names, outs, factors, cfg, calibration):
         square = max(float(np.mean(magnitude ** 2)), 1e-30)
         cost[u] = cost.get(u, 0.0) + prices[name] * dt * f * float(np.mean(magnitude))
         noise[u] = noise.get(u, 0.0) + 1.0 / (12.0 * (dt * f) ** 2 * square)
-    if cfg.get("allocation") == "measured":
+    if cfg.get("allocation") == "measured":  # the measured E_u in place of the modelled A_u
         from kspikese.convert.sensitivity import output_noise
 
         steps = {n: dt * realised[carriers[n]] * int(cfg.get("timesteps", 1)) for n in names}
