@@ -174,8 +174,9 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     from kspikese import config as configs
 
     cfg = configs.load("table1", overrides={
-        "convert": {"target_spikes": 15, "v0": 0.5},
-        "finetune": {"spike_penalty": {"weight": 2, "target": 0.1, "weighting": "neurons"},
+        "convert": {"target_spikes": 15, "v0": 0.5, "allocation": "uniform"},
+        "finetune": {"spike_penalty": {"weight": 2, "target": 0.1, "weighting": "neurons",
+                                       "adapt_gain": 0},
                      "max_events_per_mac": None},
         "operating_point": {"front": "make pareto", "why": "cheapest within 0.5 dB"}})
     op = pareto.operating_point(cfg)
@@ -207,7 +208,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     on_grid = {**point, "target_spikes": adapted["target_spikes"], "v0": adapted["v0"],
                "penalty_weight": 8.0}
     neurons = {**adapted, "penalty_weighting": "neurons", "penalty_adapt_gain": 0.0,
-               "rate_budget": None}
+               "rate_budget": None, "allocation": "uniform"}
     assert pareto.is_operating_point(on_grid, neurons, 0.0)
     assert not pareto.is_operating_point({**on_grid, "allocation": "events"}, neurons, 0.0)
     assert not pareto.is_operating_point(on_grid, {**neurons, "rate_budget": 0.33}, 0.0)
@@ -217,7 +218,7 @@ def test_operating_point_read_from_the_knobs_the_pipeline_uses():
     assert int16["target_spikes"] is None and not pareto.is_operating_point(point, int16)
     assert pareto.describe_operating_point(int16).startswith("activation scale int16, v0 ")
     relayed = pareto.operating_point(configs.load("table1", overrides={
-        "convert": {"target_spikes": 10, "relays": True, "sum_scale": "min"},
+        "convert": {"target_spikes": 10, "relays": True, "sum_scale": "min", "allocation": "uniform"},
         "finetune": {"spike_penalty": None, "max_events_per_mac": None},
         "operating_point": {"front": "f", "why": "w"}}))
     assert pareto.describe_operating_point(relayed) == (
