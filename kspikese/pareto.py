@@ -317,7 +317,7 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
     """
     from kspikese import energy, hybrid, pipeline
     from kspikese.corpus import load_pairs
-    from kspikese.data.framing import frame
+    from kspikese.data.framing import stacked_frames
     from kspikese.metrics.snr import si_snr
 
     settings = load_settings(settings_path, quick)
@@ -343,8 +343,7 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
     out = Path(out) if out is not None else Path(results) / "pareto"
     valid = load_pairs(corpus.valid[: settings["valid_utterances"]])
     calibration = corpus.calibration_frames()
-    frames = np.concatenate([frame(n, cfg["frame_len"])[0] for _, _, n in valid])
-    frames = frames[: settings["energy_frames"]][..., None].astype(np.float32)
+    frames = stacked_frames([n for _, _, n in valid], cfg["frame_len"], settings["energy_frames"])
 
     def score(model):
         outs = pipeline.enhance_all(model, [n for _, _, n in valid], cfg)

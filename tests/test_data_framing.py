@@ -110,3 +110,13 @@ def test_pairs_of_different_lengths_are_an_error(tmp_path):
     sf.write(str(tmp_path / "n.wav"), np.zeros(90), SR)
     with pytest.raises(AudioError, match="x: clean .*c.wav has 100 samples but noisy .*n.wav has 90"):
         list(iter_utterances([Pair("x", tmp_path / "c.wav", tmp_path / "n.wav")]))
+
+
+def test_stacked_frames_cut_each_signal_pad_its_end_and_stop_at_max_frames():
+    from kspikese.data.framing import stacked_frames
+
+    a, b = np.arange(1, 6, dtype=np.float64), np.array([7.0, 8.0, 9.0])
+    out = stacked_frames([a, b], frame_len=4)
+    assert out.shape == (3, 4, 1) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[..., 0], [[1, 2, 3, 4], [5, 0, 0, 0], [7, 8, 9, 0]])
+    np.testing.assert_array_equal(stacked_frames([a, b], 4, max_frames=2), out[:2])

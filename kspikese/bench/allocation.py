@@ -12,11 +12,9 @@ allocation is a recipe choice.
 
 from pathlib import Path
 
-import numpy as np
-
 from kspikese import report
+from kspikese.convert.allocation import ALLOCATIONS
 
-ALLOCATIONS = ("uniform", "events", "measured")
 MODELS = {"wave-u-net": ("table1", (10.0, 20.0)), "conv-tasnet": ("table3", (4.0, 6.0, 10.0))}
 UTTERANCES = {False: 12, True: 2}
 ENERGY_FRAMES = 8
@@ -64,10 +62,9 @@ def compare(ann, cfg, utterances, calibration, targets, allocations=ALLOCATIONS,
     """
     from kspikese import energy
     from kspikese.convert import convert
-    from kspikese.data.framing import frame
+    from kspikese.data.framing import stacked_frames
 
-    frames = np.concatenate([frame(noisy, cfg["frame_len"])[0] for _, _, noisy in utterances])
-    frames = frames[:ENERGY_FRAMES, :, None].astype(np.float32)
+    frames = stacked_frames([noisy for _, _, noisy in utterances], cfg["frame_len"], ENERGY_FRAMES)
     macs = energy.estimate(energy.with_frame_len(ann, cfg["frame_len"])).dense_ops
     rows = []
     for target in targets:

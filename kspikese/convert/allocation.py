@@ -153,19 +153,21 @@ def allocated_factors(ann, names, outs, factors, cfg, calibration):
     dt = float(cfg["dt"])
     carriers = {name: carriers_feeding(ann.get_layer(name))[0].name for name in names}
     unit = {name: group_of.get(carriers[name], carriers[name]) for name in names}
+    measured = cfg.get("allocation") == "measured"
     cost, noise = {}, {}
     for name, out in zip(names, outs):
         u, f = unit[name], realised[carriers[name]]
         magnitude = np.abs(np.asarray(out, dtype=np.float64))
-        square = max(float(np.mean(magnitude ** 2)), 1e-30)
         cost[u] = cost.get(u, 0.0) + prices[name] * dt * f * float(np.mean(magnitude))
-        noise[u] = noise.get(u, 0.0) + 1.0 / (12.0 * (dt * f) ** 2 * square)
-    if cfg.get("allocation") == "measured":  # the measured E_u in place of the modelled A_u
+        if not measured:  # the modelled A_u
+            square = max(float(np.mean(magnitude ** 2)), 1e-30)
+            noise[u] = noise.get(u, 0.0) + 1.0 / (12.0 * (dt * f) ** 2 * square)
+    if measured:  # the measured E_u in its place
         from kspikese.convert.sensitivity import output_noise
 
         steps = {n: dt * realised[carriers[n]] * int(cfg.get("timesteps", 1)) for n in names}
-        measured = output_noise(ann, unit, steps, calibration[:MEASURE_FRAMES])
-        noise = {u: max(e, 1e-30) for u, e in measured.items()}
+        noise = {u: max(e, 1e-30) for u, e in
+                 output_noise(ann, unit, steps, calibration[:MEASURE_FRAMES]).items()}
     g = multipliers(cost, noise, cfg.get("allocation_bounds") or DEFAULT_BOUNDS)
     return {name: realised[carriers[name]] * g[unit[name]] for name in names}
 

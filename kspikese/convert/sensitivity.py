@@ -104,10 +104,7 @@ def output_noise(ann, units, steps, calibration, batch_size=4):
         return np.concatenate([np.concatenate([np.asarray(t) for t in tf.nest.flatten(p)], axis=-1)
                                for p in parts]).astype(np.float64)
 
-    for layers in probe.rounding.values():
-        for layer in layers:
-            layer.scale.assign(0.0)
-    clean = outputs()
+    clean = outputs()  # every Rounding layer's scale starts at 0: the ANN itself
     power = float(np.sum(clean ** 2))
     if power <= 0:
         raise ValueError("allocation: measured: the ANN's output is zero on every calibration frame")

@@ -35,6 +35,13 @@ def frame(x, frame_len=FRAME_LEN):
     return out, len(x) - (n - 1) * frame_len
 
 
+def stacked_frames(signals, frame_len=FRAME_LEN, max_frames=None):
+    """The :func:`frame` frames of ``signals`` (1-D each), one after another, as a float32 model
+    input ``(n, frame_len, 1)``; at most the first ``max_frames`` (``None``: all)."""
+    frames = np.concatenate([frame(np.asarray(x), frame_len)[0] for x in signals], 0)
+    return frames[:max_frames][..., None].astype(np.float32)
+
+
 def unframe(frames, length):
     """Inverse of :func:`frame`: concatenate ``frames`` and keep the first ``length`` samples."""
     frames = np.asarray(frames)

@@ -20,7 +20,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 
 MODELS = (("wave_u_net", "table1"), ("conv_tasnet", "table3"))
 PAPER_KEYS = ("label", "params", "ann_j", "snn_j")
@@ -83,14 +82,14 @@ def paper_energy(cfg):
 
 def rate_frames(corpus, n_utterances, frame_len):
     """The first ``n_utterances`` noisy test utterances as frames ``(n, frame_len, 1)``."""
-    from kspikese.data.framing import frame
+    from kspikese.data.framing import stacked_frames
 
     test = corpus.test_utterances()[:n_utterances]
-    frames = np.concatenate([frame(noisy, frame_len)[0] for _, _, noisy in test], 0)
+    frames = stacked_frames([noisy for _, _, noisy in test], frame_len)
     info = {"corpus": corpus.info.get("corpus"), "split": "test", "utterances": len(test),
             "frames": int(len(frames)), "framing": FRAMING,
             "synthetic": corpus.info.get("synthetic")}
-    return frames[..., None].astype(np.float32), info
+    return frames, info
 
 
 def load_models(table, args, cfg):
