@@ -89,6 +89,22 @@ def check(cfg, path):
     check_training_data(cfg, path)
     check_operating_point(cfg, path)
     check_rate_budget(cfg, path)
+    check_teacher(cfg, path)
+
+
+def check_teacher(cfg, path):
+    """``finetune: teacher:`` (the share of the ANN's output in the fine-tune's targets,
+    :mod:`kspikese.teacher`) must be a number in [0, 1]; only the fine-tune has a teacher."""
+    from kspikese.teacher import share
+
+    if "teacher" in cfg["ann"]:
+        raise ConfigError(f"{path}: `ann: teacher:` - the teacher is the trained ANN; it belongs "
+                          "to `finetune:`")
+    if cfg["finetune"].get("teacher") is not None:
+        try:
+            share(cfg["finetune"]["teacher"])
+        except ValueError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
 
 def check_rate_budget(cfg, path):

@@ -108,7 +108,8 @@ def convert(ann, calibration=None, *, seed=0, **settings):
 
 
 def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0,
-             spike_penalty=None, max_events_per_mac=None, ann=None, callbacks=(), **kwargs):
+             spike_penalty=None, max_events_per_mac=None, teacher=0.0, ann=None, callbacks=(),
+             **kwargs):
     """Stage 3: spike-aware fine-tuning of ``snn`` (in place), resumable from ``folder``.
 
     Arguments as :func:`train_ann` (defaults: the paper's Wave-U-Net fine-tuning rate, 1e-4).
@@ -123,7 +124,9 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     MACs (before any epoch is, the one closest to it; :func:`kspikese.training.epoch_rank`);
     ``ann``, the network ``snn`` was converted from, gives those MACs (default: ``snn``'s own
     graph).  With ``spike_penalty: adapt_gain`` the penalty weight follows the budget
-    (:class:`kspikese.spike_penalty.BudgetController`).
+    (:class:`kspikese.spike_penalty.BudgetController`).  ``teacher`` (a share α in [0, 1])
+    trains towards ``(1 - α) clean + α ann(noisy)`` instead of the clean speech
+    (:mod:`kspikese.teacher`); it needs ``ann``.
 
     Returns
     -------
@@ -133,8 +136,16 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     import tensorflow as tf
 
     from kspikese import spike_penalty as penalty
+    from kspikese import teacher as teaching
 
     cfg = penalty.check(spike_penalty or {"weight": 0.0})  # no penalty: weight 0, the defaults
+    alpha = teaching.share(teacher)
+    if alpha > 0:
+        if ann is None:
+            raise ValueError("finetune: teacher needs the ANN the SNN was converted from (ann=)")
+        train = teaching.blended(train, ann, alpha)
+        if kwargs.get("replica_data") is not None:
+            kwargs["replica_data"] = teaching.blended_replicas(kwargs["replica_data"], ann, alpha)
     steps = kwargs.get("validation_steps") or 2
     logs, budget, weight = [penalty.SpikeCountLog(valid, steps, cfg["readout"])], None, cfg["weight"]
     if max_events_per_mac is not None:
@@ -157,7 +168,7 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
 
 
 STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
-              "warmup_steps", "clipnorm", "spike_penalty", "max_events_per_mac", "loss")
+              "warmup_steps", "clipnorm", "spike_penalty", "max_events_per_mac", "teacher", "loss")
 
 
 def stage_settings(section):

@@ -76,7 +76,7 @@ def run(args):
             ft_cfg = {**run_.cfg["finetune"], "epochs": 1, "steps_per_epoch": steps,
                       "patience": 1}
             hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(),
-                            out / "work" / key, seed=run_.seed, verbose=0,
+                            out / "work" / key, seed=run_.seed, verbose=0, ann=ann,
                             **hybrid.stage_settings(ft_cfg))
             row = {"omega": omega, "activation_scale": str(scale), "val_si_snr_converted": converted,
                    "val_si_snr_finetuned": score(snn), "finetune_steps": steps,

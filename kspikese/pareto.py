@@ -378,7 +378,7 @@ def run_grid(table, *, out=None, seed=0, data="default", results="results", quic
         conv_est = energy.estimate(energy.with_frame_len(snn, cfg["frame_len"]), frames)
         work = out / "work" / stem / key
         hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(), work,
-                        seed=seed, verbose=verbose, spike_penalty=penalty,
+                        seed=seed, verbose=verbose, spike_penalty=penalty, ann=ann,
                         **hybrid.stage_settings(ft_cfg))
         shutil.rmtree(work, ignore_errors=True)
         est = energy.estimate(energy.with_frame_len(snn, cfg["frame_len"]), frames)

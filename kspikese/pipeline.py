@@ -117,10 +117,11 @@ def finetune_snn(run, corpus, verbose=2, strategy=None):
 
     def make(folder):
         snn = models.load_model(run.path("convert"))
-        budgeted = run.cfg["finetune"].get("max_events_per_mac") is not None
+        section = run.cfg["finetune"]
+        needs_ann = section.get("max_events_per_mac") is not None or section.get("teacher")
         hybrid.finetune(snn, corpus.training_stream, corpus.validation_stream(), folder,
                         seed=run.seed, verbose=verbose, strategy=strategy,
-                        ann=models.load_model(run.path("ann")) if budgeted else None,
+                        ann=models.load_model(run.path("ann")) if needs_ann else None,
                         replica_data=corpus.replica_stream,
                         **hybrid.stage_settings(run.cfg["finetune"]))
         return snn

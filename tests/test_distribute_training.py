@@ -221,3 +221,45 @@ def test_mirrored_fine_tune_trains_with_the_adapted_penalty_weight(tmp_path):
         assert two["penalty_weight"] == pytest.approx(one["penalty_weight"], rel=1e-6)
         # the training loss holds the penalty: equal only if the replicas used the new weight
         assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+
+
+# teacher targets (finetune: teacher) on each replica's own input stream (replica_data)
+TAUGHT = r'''
+import json, sys
+from kspikese import distribute
+strategy = distribute.make_strategy("mirrored", cpu_replicas=2)
+import numpy as np, tensorflow as tf
+from kspikese import hybrid, training
+
+def ann():
+    training.set_seed(0)
+    inp = tf.keras.Input((16,))
+    h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+
+rng = np.random.default_rng(0)
+x, clean = (rng.standard_normal((64, 16)).astype("float32") for _ in range(2))
+pairs = tf.data.Dataset.from_tensor_slices((x, clean))
+data = pairs.batch(8)
+replica_data = lambda epoch: ((lambda context: pairs.batch(4)), 8)  # 2 x 4 = one global batch
+out = {}
+for name, strat in (("one", None), ("mirrored", strategy)):
+    snn = hybrid.convert(ann(), seed=0, dt=1.0, activation_scale=10.0, v0=0.5)
+    out[name] = hybrid.finetune(
+        snn, data, data, f"{sys.argv[1]}/{name}", lr=1e-3, epochs=2, steps_per_epoch=4,
+        patience=9, verbose=0, validation_steps=1, strategy=strat, teacher=0.7, ann=ann(),
+        replica_data=replica_data)
+json.dump(out, open(f"{sys.argv[1]}/out.json", "w"))
+'''
+
+
+@pytest.mark.slow  # about 40 s on one core
+def test_mirrored_fine_tune_with_a_teacher_on_replica_streams_matches_one_device(tmp_path):
+    subprocess.run([sys.executable, "-c", TAUGHT, str(tmp_path)], env=ENV, check=True,
+                   timeout=300, capture_output=True)
+    out = json.loads((tmp_path / "out.json").read_text())
+    for one, two in zip(out["one"], out["mirrored"]):
+        # the training loss is against the blended targets: equal only if each replica's
+        # stream was blended too
+        assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+        assert two["val_si_snr"] == pytest.approx(one["val_si_snr"], rel=1e-4)
