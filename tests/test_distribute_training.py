@@ -182,8 +182,8 @@ def test_a_worker_killed_mid_run_resumes_with_the_same_command(corpus):
     assert _table(results)["columns"][-1] == "SNN-Wave-U-Net"
 
 
-# a spike penalty whose weight follows the rate budget: the replicas train with the adapted weight
-ADAPTED = r'''
+# a tiny ANN fine-tuned as an SNN on one device and mirrored over two logical CPUs
+TINY_SNN = r'''
 import json, sys
 from kspikese import distribute
 strategy = distribute.make_strategy("mirrored", cpu_replicas=2)
@@ -196,6 +196,9 @@ def ann():
     h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
     h = tf.keras.layers.Dense(32, activation="relu", name="d2")(h)
     return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+'''
+# a spike penalty whose weight follows the rate budget: the replicas train with the adapted weight
+ADAPTED = TINY_SNN + r'''
 
 x = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
 data = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
@@ -224,19 +227,7 @@ def test_mirrored_fine_tune_trains_with_the_adapted_penalty_weight(tmp_path):
 
 
 # teacher targets (finetune: teacher) on each replica's own input stream (replica_data)
-TAUGHT = r'''
-import json, sys
-from kspikese import distribute
-strategy = distribute.make_strategy("mirrored", cpu_replicas=2)
-import numpy as np, tensorflow as tf
-from kspikese import hybrid, training
-
-def ann():
-    training.set_seed(0)
-    inp = tf.keras.Input((16,))
-    h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
-    return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
-
+TAUGHT = TINY_SNN + r'''
 rng = np.random.default_rng(0)
 x, clean = (rng.standard_normal((64, 16)).astype("float32") for _ in range(2))
 pairs = tf.data.Dataset.from_tensor_slices((x, clean))
