@@ -86,3 +86,20 @@ def test_every_make_target_command_accepts_the_run_flags():
         add(parser)
         args = parser.parse_args(extra + flags)
         assert args.profile == "cpu" and args.quick
+
+
+def test_table3_budget_profile_changes_only_the_rate_knobs_and_keeps_the_ann(tmp_path):
+    """`PROFILE=budget` is issue 13's point on Table 3's own ANN: the ANN stage (and so its
+    fingerprint) is the cpu recipe's, only conversion and fine-tune differ."""
+    from kspikese.runs import TableRun
+
+    cpu, budget = configs.load("table3"), configs.load("table3", profile="budget")
+    assert budget["ann"] == cpu["ann"] and budget["data"] == cpu["data"]
+    assert budget["convert"] == dict(cpu["convert"], target_spikes=5)
+    assert budget["finetune"]["teacher"] == 1.0 and "teacher" not in cpu["finetune"]
+    assert budget["finetune"]["max_events_per_mac"] == 0.33
+    assert "0.323 of the ANN's MACs" in budget["operating_point"]["why"]
+    fps = {p: TableRun(configs.load("table3", profile=p), results=tmp_path).fingerprints()
+           for p in ("cpu", "budget")}
+    assert fps["cpu"]["ann"] == fps["budget"]["ann"]
+    assert fps["cpu"]["finetune"] != fps["budget"]["finetune"]
