@@ -12,7 +12,10 @@ A run lives in ``results/runs/<table>[-quick]-<data>-seed<S>/``::
 A stage's *fingerprint* hashes the settings that decide it and the fingerprints of the stages it
 builds on.  :meth:`RunFolder.stage` reuses a stage's model when its fingerprint matches
 ``run.json``; otherwise it clears the stage's folder (if it holds another config's work), makes
-the model, saves it atomically and records the fingerprint and the wall time.
+the model, saves it atomically and records the fingerprint and the wall time.  A table run also
+takes a finished stage with the same fingerprint from another run of the same results folder
+(e.g. ``PROFILE=budget`` reuses the ``cpu`` run's ANN, which it shares), copying its model and
+logs (not its checkpoints).
 
 Under a multi-worker strategy every worker opens the same run folder but only the chief writes
 it (``writer=True``): the other workers read ``run.json`` once, when they open it, train the
@@ -78,14 +81,19 @@ class RunFolder:
         process).  A non-writer never creates, deletes or changes anything in ``folder``: it
         reads ``run.json`` as it is now (with ``force``, as if empty), and saves the models it
         makes into a scratch folder (removed when the process exits).
+    share : bool
+        Take a stage that is not done here from a sibling run folder (same parent) where it
+        finished with the same fingerprint (never with ``force``).
     """
 
-    def __init__(self, folder, fingerprints, force=False, cfg=None, seed=0, writer=True):
+    def __init__(self, folder, fingerprints, force=False, cfg=None, seed=0, writer=True,
+                 share=False):
         self.dir = Path(folder)
         self._fingerprints = dict(fingerprints)
         self.cfg = cfg
         self.seed = int(seed)
         self.writer = bool(writer)
+        self.share = bool(share) and not force
         self._made = {}  # stage -> where a non-writer saved the model it made
         path = self.dir / "run.json"
         if self.writer:
@@ -133,6 +141,9 @@ class RunFolder:
             return models.load_model(path)
         fingerprint = self.fingerprints()[stage]
         recorded = self.state["stages"].get(stage, {}).get("fingerprint")
+        shared = self.shared_stage(stage)
+        if shared is not None:
+            return self._take(stage, *shared)
         if not self.writer:  # train alongside the chief; keep the model in a scratch folder
             model = make(path.parent)
             self._made[stage] = _scratch_dir() / STAGES[stage][0]
@@ -151,6 +162,47 @@ class RunFolder:
         self.save_state()
         print(f"{STAGES[stage][1]} in {seconds:.0f} s -> {path}", flush=True)
         return model
+
+    def shared_stage(self, stage):
+        """``(folder, record)`` of a sibling run in which ``stage`` finished with this run's
+        fingerprint and whose model file exists, or ``None`` (also when sharing is off)."""
+        if not self.share:
+            return None
+        fingerprint, model_file = self.fingerprints()[stage], STAGES[stage][0]
+        for other in sorted(self.dir.parent.glob("*/run.json")):
+            if other.parent.resolve() == self.dir.resolve():
+                continue
+            try:
+                record = json.loads(other.read_text())["stages"][stage]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if (record.get("fingerprint") == fingerprint and record.get("done", True)
+                    and (other.parent / model_file).exists()):
+                return other.parent, record
+        return None
+
+    def _take(self, stage, other, record):
+        """Copy ``stage`` (its model, and its folder's logs without checkpoints) from the run
+        folder ``other`` and record it as done here; a non-writer only loads it."""
+        from kspikese import models
+
+        source, target = other / STAGES[stage][0], self.dir / STAGES[stage][0]
+        if not self.writer:
+            return models.load_model(source)
+        if source.parent != other:  # a stage folder: logs and the model, not the checkpoints
+            shutil.rmtree(target.parent, ignore_errors=True)
+            tmp = target.parent.with_name(target.parent.name + ".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source.parent, tmp, ignore=shutil.ignore_patterns("ckpt-*", "tb"))
+            tmp.rename(target.parent)
+        else:
+            with files.atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        self.state["stages"][stage] = {**record, "from": other.name}
+        self.save_state()
+        print(f"{STAGES[stage][1]}: the same stage of {other.name} (same fingerprint) -> "
+              f"{target}", flush=True)
+        return models.load_model(target)
 
     def history(self, stage):
         """The per-epoch history of a training stage (``ann`` or ``finetune``), or ``[]``."""
@@ -198,4 +250,4 @@ class TableRun(RunFolder):
         self.quick = bool(cfg.get("quick", False))
         self.profile = cfg.get("profile", "cpu")
         folder = self.results / "runs" / run_name(self.table, data, seed, self.quick, self.profile)
-        super().__init__(folder, fps, force=force, cfg=cfg, seed=seed, writer=writer)
+        super().__init__(folder, fps, force=force, cfg=cfg, seed=seed, writer=writer, share=True)

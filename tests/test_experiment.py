@@ -174,3 +174,30 @@ def test_finetune_with_a_rate_budget_prices_against_the_runs_ann(quick_run, tmp_
     assert len(costs) == 2 and all(0 < c < 50 for c in costs)
     assert state["best_epoch"] == 1 + int(np.argmin(costs))
     assert state["best_rank"] == [0.0, -min(costs)]
+
+
+def test_a_run_of_another_profile_takes_the_finished_ann_it_shares(quick_run, tmp_path):
+    """A stage with the same fingerprint is copied from a sibling run (its model and logs, not
+    its checkpoints), never with --force, and only when the fingerprint matches."""
+    import shutil
+
+    root, _ = quick_run
+    shutil.copytree(root / "results", tmp_path / "results")
+    cfg = configs.load("table1", quick=True, overrides={"finetune": {"lr": 5e-4}})
+    cfg["profile"] = "cheaper"  # another run folder of the same results
+    done = TableRun(configs.load("table1", quick=True), results=tmp_path / "results")
+
+    def must_not_train(folder):
+        raise AssertionError(f"trained in {folder}")
+
+    run = TableRun(cfg, results=tmp_path / "results")
+    assert run.dir.name == "table1-quick-cheaper-default-seed0" and not run.stage_done("ann")
+    ann = run.stage("ann", must_not_train)
+    assert run.stage_done("ann") and run.state["stages"]["ann"]["from"] == done.dir.name
+    assert run.history("ann") == done.history("ann") and len(run.history("ann")) > 0
+    assert not list((run.dir / "ann").glob("ckpt-*")) and list((done.dir / "ann").glob("ckpt-*"))
+    assert ann.count_params() > 0
+    assert run.shared_stage("finetune") is None  # another learning rate: not the same stage
+    again = TableRun(cfg, results=tmp_path / "results", force=True)
+    with pytest.raises(AssertionError, match="trained in"):
+        again.stage("ann", must_not_train)
