@@ -196,28 +196,36 @@ def ann():
     h = tf.keras.layers.Dense(32, activation="relu", name="d1")(inp)
     h = tf.keras.layers.Dense(32, activation="relu", name="d2")(h)
     return tf.keras.Model(inp, tf.keras.layers.Dense(16, name="readout")(h))
+
+def both(data, **kwargs):  # fine-tune the converted ANN on one device and mirrored
+    out = {}
+    for name, strat in (("one", None), ("mirrored", strategy)):
+        snn = hybrid.convert(ann(), seed=0, dt=1.0, activation_scale=10.0, v0=0.5)
+        out[name] = hybrid.finetune(snn, data, data, f"{sys.argv[1]}/{name}", lr=1e-3, patience=9,
+                                    verbose=0, validation_steps=1, strategy=strat, ann=ann(),
+                                    **kwargs)
+    json.dump(out, open(f"{sys.argv[1]}/out.json", "w"))
 '''
+def _one_and_mirrored(script, tmp_path):
+    """Run a TINY_SNN script in a fresh process: ``{"one": history, "mirrored": history}``."""
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=ENV, check=True,
+                   timeout=300, capture_output=True)
+    return json.loads((tmp_path / "out.json").read_text())
+
+
 # a spike penalty whose weight follows the rate budget: the replicas train with the adapted weight
 ADAPTED = TINY_SNN + r'''
 
 x = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
 data = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
-out = {}
-for name, strat in (("one", None), ("mirrored", strategy)):
-    snn = hybrid.convert(ann(), seed=0, dt=1.0, activation_scale=10.0, v0=0.5)
-    out[name] = hybrid.finetune(
-        snn, data, data, f"{sys.argv[1]}/{name}", lr=1e-3, epochs=3, steps_per_epoch=2,
-        patience=9, verbose=0, validation_steps=1, strategy=strat, max_events_per_mac=0.2,
-        spike_penalty={"weight": 2.0, "weighting": "events", "adapt_gain": 1.5}, ann=ann())
-json.dump(out, open(f"{sys.argv[1]}/out.json", "w"))
+both(data, epochs=3, steps_per_epoch=2, max_events_per_mac=0.2,
+     spike_penalty={"weight": 2.0, "weighting": "events", "adapt_gain": 1.5})
 '''
 
 
 @pytest.mark.slow  # about 70 s on one core
 def test_mirrored_fine_tune_trains_with_the_adapted_penalty_weight(tmp_path):
-    subprocess.run([sys.executable, "-c", ADAPTED, str(tmp_path)], env=ENV, check=True,
-                   timeout=300, capture_output=True)
-    out = json.loads((tmp_path / "out.json").read_text())
+    out = _one_and_mirrored(ADAPTED, tmp_path)
     weights = [r["penalty_weight"] for r in out["one"]]
     assert weights[0] == 2.0 and weights[1] > 2.0  # over the budget: the weight grew
     for one, two in zip(out["one"], out["mirrored"]):
@@ -233,22 +241,13 @@ x, clean = (rng.standard_normal((64, 16)).astype("float32") for _ in range(2))
 pairs = tf.data.Dataset.from_tensor_slices((x, clean))
 data = pairs.batch(8)
 replica_data = lambda epoch: ((lambda context: pairs.batch(4)), 8)  # 2 x 4 = one global batch
-out = {}
-for name, strat in (("one", None), ("mirrored", strategy)):
-    snn = hybrid.convert(ann(), seed=0, dt=1.0, activation_scale=10.0, v0=0.5)
-    out[name] = hybrid.finetune(
-        snn, data, data, f"{sys.argv[1]}/{name}", lr=1e-3, epochs=2, steps_per_epoch=4,
-        patience=9, verbose=0, validation_steps=1, strategy=strat, teacher=0.7, ann=ann(),
-        replica_data=replica_data)
-json.dump(out, open(f"{sys.argv[1]}/out.json", "w"))
+both(data, epochs=2, steps_per_epoch=4, teacher=0.7, replica_data=replica_data)
 '''
 
 
 @pytest.mark.slow  # about 40 s on one core
 def test_mirrored_fine_tune_with_a_teacher_on_replica_streams_matches_one_device(tmp_path):
-    subprocess.run([sys.executable, "-c", TAUGHT, str(tmp_path)], env=ENV, check=True,
-                   timeout=300, capture_output=True)
-    out = json.loads((tmp_path / "out.json").read_text())
+    out = _one_and_mirrored(TAUGHT, tmp_path)
     for one, two in zip(out["one"], out["mirrored"]):
         # the training loss is against the blended targets: equal only if each replica's
         # stream was blended too
