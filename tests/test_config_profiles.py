@@ -103,3 +103,8 @@ def test_table3_budget_profile_changes_only_the_rate_knobs_and_keeps_the_ann(tmp
            for p in ("cpu", "budget")}
     assert fps["cpu"]["ann"] == fps["budget"]["ann"]
     assert fps["cpu"]["finetune"] != fps["budget"]["finetune"]
+    # Table 1's cpu recipe is its budget point: every stage the same, so `make energy
+    # PROFILE=budget` prices both tables' rate points
+    one = {p: configs.load("table1", profile=p) for p in ("cpu", "budget")}
+    assert {k: v for k, v in one["cpu"].items() if k != "profile"} == \
+        {k: v for k, v in one["budget"].items() if k != "profile"}
