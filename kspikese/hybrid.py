@@ -139,7 +139,7 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
     from kspikese import teacher as teaching
 
     cfg = penalty.check(spike_penalty or {"weight": 0.0})  # no penalty: weight 0, the defaults
-    alpha = teaching.share(teacher)
+    alpha = teaching.share(0.0 if teacher is None else teacher)  # YAML `teacher: null`: none
     if alpha > 0:
         if ann is None:
             raise ValueError("finetune: teacher needs the ANN the SNN was converted from (ann=)")

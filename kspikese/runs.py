@@ -200,8 +200,8 @@ class RunFolder:
                 shutil.copyfile(source, tmp)
         self.state["stages"][stage] = {**record, "from": other.name}
         self.save_state()
-        print(f"{STAGES[stage][1]}: the same stage of {other.name} (same fingerprint) -> "
-              f"{target}", flush=True)
+        print(f"{STAGES[stage][1]} (taken from {other.name}, same fingerprint) -> {target}",
+              flush=True)
         return models.load_model(target)
 
     def history(self, stage):

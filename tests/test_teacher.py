@@ -61,6 +61,12 @@ def _frames(seed=0, n=16):
     return tf.data.Dataset.from_tensor_slices((noisy, clean)).batch(4).repeat()
 
 
+def test_a_null_teacher_is_none(tmp_path):
+    history = hybrid.finetune(scaling(1.0), _frames(), _frames(1), tmp_path / "ft", epochs=1,
+                              steps_per_epoch=1, verbose=0, validation_steps=1, teacher=None)
+    assert len(history) == 1
+
+
 def test_finetune_needs_the_ann_for_a_teacher(tmp_path):
     with pytest.raises(ValueError, match=r"teacher needs the ANN"):
         hybrid.finetune(scaling(1.0), _frames(), _frames(1), tmp_path / "ft", epochs=1,
