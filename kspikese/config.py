@@ -92,36 +92,40 @@ def check(cfg, path):
     check_teacher(cfg, path)
 
 
+def _finetune_only(cfg, path, key, why, check_value):
+    """``key`` belongs to ``finetune:`` (``ann: key:`` is an error saying ``why``) and, when
+    set, passes ``check_value`` (whose ``ValueError`` becomes a :class:`ConfigError` naming the
+    file).  Returns whether it is set."""
+    if key in cfg["ann"]:
+        raise ConfigError(f"{path}: `ann: {key}:` - {why}")
+    if cfg["finetune"].get(key) is None:
+        return False
+    try:
+        check_value(cfg["finetune"][key])
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return True
+
+
 def check_teacher(cfg, path):
     """``finetune: teacher:`` (the share of the ANN's output in the fine-tune's targets,
     :mod:`kspikese.teacher`) must be a number in [0, 1]; only the fine-tune has a teacher."""
     from kspikese.teacher import share
 
-    if "teacher" in cfg["ann"]:
-        raise ConfigError(f"{path}: `ann: teacher:` - the teacher is the trained ANN; it belongs "
-                          "to `finetune:`")
-    if cfg["finetune"].get("teacher") is not None:
-        try:
-            share(cfg["finetune"]["teacher"])
-        except ValueError as err:
-            raise ConfigError(f"{path}: {err}") from None
+    _finetune_only(cfg, path, "teacher", "the teacher is the trained ANN; it belongs to "
+                   "`finetune:`", share)
 
 
 def check_rate_budget(cfg, path):
     """``finetune: max_events_per_mac:`` (the fine-tune's rate budget) must be a number > 0,
     only the fine-tune (an SNN) has one, and an adapted penalty weight (``adapt_gain``) needs
     it."""
-    if "max_events_per_mac" in cfg["ann"]:
-        raise ConfigError(f"{path}: `ann: max_events_per_mac:` - a rate budget belongs to "
-                          "`finetune:` (the ANN sends no spikes)")
-    if cfg["finetune"].get("max_events_per_mac") is not None:
-        from kspikese.spike_penalty import budget_value
+    from kspikese.spike_penalty import budget_value
 
-        try:
-            budget_value(cfg["finetune"]["max_events_per_mac"])
-        except ValueError as err:
-            raise ConfigError(f"{path}: {err}") from None
-    elif ((cfg["finetune"].get("spike_penalty") or {}).get("adapt_gain") or 0) != 0:
+    if _finetune_only(cfg, path, "max_events_per_mac", "a rate budget belongs to `finetune:` "
+                      "(the ANN sends no spikes)", budget_value):
+        return
+    if ((cfg["finetune"].get("spike_penalty") or {}).get("adapt_gain") or 0) != 0:
         raise ConfigError(f"{path}: `finetune: spike_penalty: adapt_gain:` adapts the weight to "
                           "a rate budget; set `finetune: max_events_per_mac:` too")
 
