@@ -201,3 +201,22 @@ def test_a_run_of_another_profile_takes_the_finished_ann_it_shares(quick_run, tm
     again = TableRun(cfg, results=tmp_path / "results", force=True)
     with pytest.raises(AssertionError, match="trained in"):
         again.stage("ann", must_not_train)
+
+
+def test_finetune_with_a_teacher_redoes_only_stage_3_and_loads_the_runs_ann(quick_run, tmp_path,
+                                                                             capsys):
+    """``finetune: teacher:`` is a stage-3 setting: the pipeline hands the run's ANN to the
+    fine-tune (without it, it would refuse) and redoes nothing before it."""
+    import shutil
+
+    from kspikese import pipeline
+
+    root, _ = quick_run
+    shutil.copytree(root / "results", tmp_path / "results")
+    capsys.readouterr()
+    run, _ = pipeline.ensure_models(
+        "table1", quick=True, results=tmp_path / "results", data_dir=root / "data", verbose=0,
+        overrides={"finetune": {"teacher": 1.0}})
+    out = capsys.readouterr().out
+    assert "[stage 3]" in out and "[stage 1]" not in out and "[stage 2]" not in out
+    assert run.stage_done("finetune") and run.cfg["finetune"]["teacher"] == 1.0
