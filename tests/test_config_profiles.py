@@ -95,10 +95,10 @@ def test_table3_budget_profile_changes_only_the_rate_knobs_and_keeps_the_ann(tmp
 
     cpu, budget = configs.load("table3"), configs.load("table3", profile="budget")
     assert budget["ann"] == cpu["ann"] and budget["data"] == cpu["data"]
-    assert budget["convert"] == dict(cpu["convert"], target_spikes=5)
+    assert budget["convert"] == dict(cpu["convert"], target_spikes=4)
     assert budget["finetune"]["teacher"] == 1.0 and "teacher" not in cpu["finetune"]
-    assert budget["finetune"]["max_events_per_mac"] == 0.33
-    assert "0.323 of the ANN's MACs" in budget["operating_point"]["why"]
+    assert budget["finetune"]["max_events_per_mac"] == 0.25
+    assert "0.246 of the ANN's MACs" in budget["operating_point"]["why"]
     fps = {p: TableRun(configs.load("table3", profile=p), results=tmp_path).fingerprints()
            for p in ("cpu", "budget")}
     assert fps["cpu"]["ann"] == fps["budget"]["ann"]
