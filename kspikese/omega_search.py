@@ -35,7 +35,7 @@ def _grid(text, default):
 def run(args):
     from kspikese import hybrid, pipeline, report
     from kspikese.corpus import load_pairs
-    from kspikese.data.framing import frame
+    from kspikese.data.framing import stacked_frames
     from kspikese.metrics.snr import si_snr
 
     run_, corpus = pipeline.open_run(
@@ -51,8 +51,8 @@ def run(args):
     ann = pipeline.train_ann(run_, corpus, verbose=0)
     valid = load_pairs(corpus.valid)
     calibration = corpus.calibration_frames()
-    energy_frames = np.concatenate([frame(n, run_.cfg["frame_len"])[0] for _, _, n in valid])
-    energy_frames = energy_frames[: int(search.get("energy_frames", 8))][..., None]
+    energy_frames = stacked_frames([n for _, _, n in valid], run_.cfg["frame_len"],
+                                   int(search.get("energy_frames", 8)))
     energy_fn = _energy_function()
     rows = []
     t0 = time.perf_counter()

@@ -19,8 +19,6 @@ the stages it decides.  Every column is enhanced by the one inference path
 
 import time
 
-import numpy as np
-
 from kspikese import config as configs
 from kspikese import audio_io, files, hybrid
 from kspikese.corpus import open_corpus
@@ -184,7 +182,7 @@ def save_examples(run, corpus, models_by_stage):
     """What the figures show, kept in ``eval/``: one test utterance as every model enhances it
     (``example/<label>.wav``) and the fine-tuned SNN's firing rates (``firing_rates.json``)."""
     from kspikese import report
-    from kspikese.data.framing import frame
+    from kspikese.data.framing import stacked_frames
 
     test = corpus.test_utterances()
     name, clean, noisy = max(test[: min(len(test), 20)], key=lambda t: len(t[1]))
@@ -196,8 +194,8 @@ def save_examples(run, corpus, models_by_stage):
     for label, audio in signals.items():
         audio_io.write_audio(example / f"{label}.wav", audio)
     files.write_json(example / "order.json", {"utterance": name, "labels": list(signals)})
-    frames = np.concatenate([frame(n, run.cfg["frame_len"])[0] for _, _, n in test[:4]])[:8]
-    rates = report.firing_rates(models_by_stage["finetune"], frames[..., None])
+    frames = stacked_frames([n for _, _, n in test[:4]], run.cfg["frame_len"], 8)
+    rates = report.firing_rates(models_by_stage["finetune"], frames)
     files.write_json(run.dir / "eval" / "firing_rates.json", rates)
 
 

@@ -20,7 +20,6 @@ import argparse
 import time
 from pathlib import Path
 
-
 MODELS = (("wave_u_net", "table1"), ("conv_tasnet", "table3"))
 PAPER_KEYS = ("label", "params", "ann_j", "snn_j")
 FRAMING = "non-overlapping frames (kspikese.data.framing.frame), the last one zero-padded"
