@@ -66,6 +66,16 @@ def float16_check(model, reloaded, pairs, overlap=OVERLAP, batch_size=BATCH_SIZE
             "overlap": float(overlap), "batch_size": int(batch_size)}
 
 
+def checkpoint_label(path):
+    """The checkpoint as a card names it: from the run folder's ``runs/`` on (``runs/table1-
+    default-seed0/ann/ann.keras``), so no card carries a path of the machine that shipped it; a
+    checkpoint outside a results tree is named by its file name."""
+    parts = Path(path).parts
+    if "runs" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("runs"):])
+    return Path(path).name
+
+
 def export_shipped(checkpoint, name, card_fields=None, weights_dir=None, test_pairs=None,
                    overlap=OVERLAP, batch_size=BATCH_SIZE):
     """Ship a pipeline checkpoint as ``weights_dir/NAME.h5`` + ``NAME.json``.
@@ -96,7 +106,7 @@ def export_shipped(checkpoint, name, card_fields=None, weights_dir=None, test_pa
     if path.is_dir():
         path = hub.resolve_checkpoint(path, ann=not name.startswith("snn-"))
     model, run_card = hub.load(path)
-    fields = {"source_checkpoint": str(path)}
+    fields = {"source_checkpoint": checkpoint_label(path)}
     fields.update({k: v for k, v in run_card.items() if k == "run"})
     fields.update(card_fields or {})
     folder = Path(weights_dir or shipped.WEIGHTS_DIR)

@@ -92,8 +92,8 @@ def test_a_quick_table_ships_both_models_with_the_tables_inference_settings(fake
     assert fake_run.calls[0][1]["quick"] is True
     assert sorted(shipped.available(out)) == ["snn-wave-u-net", "wave-u-net"]
     ann, snn = cards
-    assert ann["source_checkpoint"].endswith("ann/ann.keras")
-    assert snn["source_checkpoint"].endswith("finetune/finetuned.keras")
+    assert ann["source_checkpoint"] == "runs/table1-quick-default-seed0/ann/ann.keras"
+    assert snn["source_checkpoint"] == "runs/table1-quick-default-seed0/finetune/finetuned.keras"
     assert ann["test_metrics"] == {"si_snr": 5.0} and snn["test_metrics"] == {"si_snr": 4.0}
     check = snn["float16_check"]
     assert (check["files"], check["overlap"], check["batch_size"]) == (3, 0.25, 2)
@@ -155,3 +155,13 @@ def test_cli_lists_ship_and_refuses_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["ship", "--checkpoint", str(tmp_path), "--name", "nosuch"])
     assert "invalid choice: 'nosuch'" in capsys.readouterr().err
+
+
+def test_a_card_names_its_checkpoint_from_the_runs_folder_on():
+    label = publish.checkpoint_label
+    assert label("/tmp/x/results/runs/table3-ship-default-seed0/ann/ann.keras") == \
+        "runs/table3-ship-default-seed0/ann/ann.keras"
+    # the innermost `runs` counts; outside a results tree only the file name is kept
+    assert label("/home/u/runs/old/results/runs/t1/finetune/finetuned.keras") == \
+        "runs/t1/finetune/finetuned.keras"
+    assert label("/home/u/models/mine.keras") == "mine.keras"
