@@ -24,6 +24,13 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert quick_paper["ann"]["epochs"] == 2  # quick wins over the profile
     ship = configs.load("table3", profile="ship")
     assert ship["ann"]["schedule"] == "cosine" and ship["ann"]["clipnorm"] == 5.0
+    # table1's ship profile is the shipped SNN's quality point: a higher target, and the fine-tune
+    # without the cpu recipe's spike penalty and rate budget; the rest of the conversion is cpu's
+    ship1 = configs.load("table1", profile="ship")
+    assert ship1["convert"] == dict(cpu["convert"], target_spikes=20)
+    assert cpu["finetune"]["max_events_per_mac"] == 0.33 and ship1["finetune"]["max_events_per_mac"] is None
+    assert ship1["finetune"]["spike_penalty"]["weight"] == 0.0
+    assert ship1["finetune"]["spike_penalty"]["weighting"] == cpu["finetune"]["spike_penalty"]["weighting"]
 
 
 @pytest.mark.parametrize("table", ["table1", "table2", "table3", "table4"])
