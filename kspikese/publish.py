@@ -71,9 +71,8 @@ def checkpoint_label(path):
     default-seed0/ann/ann.keras``), so no card carries a path of the machine that shipped it; a
     checkpoint outside a results tree is named by its file name."""
     parts = Path(path).parts
-    if "runs" in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index("runs"):])
-    return Path(path).name
+    runs = [k for k, part in enumerate(parts) if part == "runs"]
+    return "/".join(parts[runs[-1]:]) if runs else Path(path).name
 
 
 def export_shipped(checkpoint, name, card_fields=None, weights_dir=None, test_pairs=None,
