@@ -36,7 +36,7 @@ def _run(model, x):
 
 
 def test_wave_u_net_snn_matches_keras_snn():
-    tf.random.set_seed(0)
+    tf.keras.utils.set_random_seed(0)  # Python, NumPy, TF: all feed the initialisers
     ann = build_wave_u_net(frame_len=256, depth=2, filters=4)
     snn = to_spiking(scale_activations(ann, 1e4), dt=0.001, seed=0)
     x = np.random.default_rng(0).normal(0, 0.3, size=(2, 256, 1)).astype(np.float32)
@@ -52,7 +52,7 @@ def test_wave_u_net_snn_matches_keras_snn():
 
 
 def test_conv_tasnet_snn_matches_keras_snn():
-    tf.random.set_seed(1)
+    tf.keras.utils.set_random_seed(1)  # Python, NumPy, TF: all feed the initialisers
     ann = build_conv_tasnet(frame_len=64, enc_filters=8, enc_kernel=4, stride=2, bottleneck=6,
                             hidden=10, blocks=3, repeats=1)
     rng = np.random.default_rng(1)
@@ -80,7 +80,7 @@ def test_conv_tasnet_snn_matches_keras_snn():
 def test_conv1d_transpose_converter(padding, stride, length):
     """Linear Conv1DTranspose -> ConvolutionTranspose, then a ReLU IF layer with a large dt so the
     spike count carries the value (dt = 1e-4 -> steps of 1e4 / 1e4 = exact to 1e-4)."""
-    tf.random.set_seed(2)
+    tf.keras.utils.set_random_seed(2)  # Python, NumPy, TF: all feed the initialisers
     inp = tf.keras.Input((length, 3))
     y = tf.keras.layers.Conv1DTranspose(4, 3, strides=stride, padding=padding,
                                         bias_initializer="random_normal", name="up")(inp)

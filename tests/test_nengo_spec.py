@@ -22,7 +22,7 @@ NENGO_PY = REPO / ".venv-nengo" / "bin" / "python"
 
 
 def _small_snn(frame_len=256):
-    tf.random.set_seed(0)
+    tf.keras.utils.set_random_seed(0)  # Python, NumPy, TF: all feed the initialisers
     ann = build_wave_u_net(frame_len=frame_len, depth=2, filters=4)
     return to_spiking(scale_activations(ann, 1e4), dt=0.001, seed=3)
 
