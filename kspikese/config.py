@@ -90,6 +90,7 @@ def check(cfg, path):
     check_operating_point(cfg, path)
     check_rate_budget(cfg, path)
     check_teacher(cfg, path)
+    check_precision(cfg, path)
 
 
 def _finetune_only(cfg, path, key, why, check_value):
@@ -114,6 +115,22 @@ def check_teacher(cfg, path):
 
     _finetune_only(cfg, path, "teacher", "the teacher is the trained ANN; it belongs to "
                    "`finetune:`", share)
+
+
+def check_precision(cfg, path):
+    """``ann: precision:`` must be one of :data:`kspikese.precision.PRECISIONS`; the fine-tune
+    has none (an SNN's membrane voltages need float32, :mod:`kspikese.precision`)."""
+    from kspikese import precision
+
+    if "precision" in cfg["finetune"]:
+        raise ConfigError(f"{path}: `finetune: precision:` - the SNN fine-tunes in float32 (a "
+                          "spiking neuron's voltage needs its 24 bits); only `ann:` takes "
+                          "`precision: mixed_bfloat16`")
+    if "precision" in cfg["ann"]:
+        try:
+            precision.check(cfg["ann"]["precision"])
+        except ValueError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
 
 def check_rate_budget(cfg, path):

@@ -19,6 +19,7 @@ Data are ``tf.data.Dataset`` objects of ``(x, y)`` batches, or for training a fu
 
 from dataclasses import dataclass, field
 
+from kspikese import precision as mixed_precision
 from kspikese import training
 from kspikese.runs import RunFolder, stage_fingerprints
 
@@ -26,7 +27,8 @@ from kspikese.runs import RunFolder, stage_fingerprints
 def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, seed=0,
               steps_per_epoch=None, validation_steps=None, loss=None, metrics=None,
               monitor="val_si_snr", mode="max", callbacks=(), verbose=1, schedule="constant",
-              warmup_steps=0, clipnorm=None, strategy=None, replica_data=None):
+              warmup_steps=0, clipnorm=None, strategy=None, replica_data=None,
+              precision="float32"):
     """Stage 1: train ``model`` (in place) with Adam, resumable from ``folder``.
 
     Parameters
@@ -62,18 +64,27 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     replica_data : callable, optional
         Under ``strategy``: ``epoch -> (dataset_fn, steps)`` so each worker builds only its
         replicas' share (:func:`kspikese.distribute.training_input`).
+    precision : {"float32", "mixed_bfloat16"}
+        ``mixed_bfloat16`` trains a bfloat16 twin of ``model`` (:func:`kspikese.precision.twin`:
+        float32 weights, bfloat16 arithmetic, about twice as fast on CPUs with native bfloat16)
+        and copies its weights back, so ``model`` stays float32.
 
     Returns
     -------
     list of dict
         One row per epoch (training and validation metrics, wall time).
     """
-    return training.fit_resumable(
-        model, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
+    mixed_precision.check(precision, "precision")
+    trained = model if precision == "float32" else mixed_precision.twin(model, precision)
+    history = training.fit_resumable(
+        trained, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         verbose=verbose, loss=loss, metrics=metrics, monitor=monitor, mode=mode,
         callbacks=callbacks, schedule=schedule, warmup_steps=warmup_steps, clipnorm=clipnorm,
         strategy=strategy, replica_data=replica_data)
+    if trained is not model:
+        mixed_precision.copy_back(trained, model)
+    return history
 
 
 def convert(ann, calibration=None, *, seed=0, **settings):
@@ -168,7 +179,8 @@ def finetune(snn, train, valid, folder, *, lr=1e-4, epochs=5, patience=2, seed=0
 
 
 STAGE_KEYS = ("lr", "epochs", "patience", "steps_per_epoch", "validation_steps", "schedule",
-              "warmup_steps", "clipnorm", "spike_penalty", "max_events_per_mac", "teacher", "loss")
+              "warmup_steps", "clipnorm", "spike_penalty", "max_events_per_mac", "teacher", "loss",
+              "precision")
 
 
 def stage_settings(section):
