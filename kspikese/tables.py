@@ -23,6 +23,11 @@ PAPER_NOTE = (
 )
 
 
+def ann_precision(cfg):
+    """The arithmetic the config's ANN trained in (``ann: precision:``, :mod:`kspikese.precision`)."""
+    return (cfg.get("ann") or {}).get("precision", "float32")
+
+
 def data_line(info, recipe):
     """One sentence naming the data a table came from (corpus, recipe, split sizes)."""
     line = (f"{info['corpus']}, recipe `{recipe}`; test: {info['test_utterances']} utterances "
@@ -88,7 +93,7 @@ def write_table(run, results, runtime_s):
           f"conversion: `{conv.get('activation_scale', 'int16')}`; inference: frames of "
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
           f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}; "
-          f"recipe profile `{run.profile}`.",
+          f"recipe profile `{run.profile}`; the ANN trained in `{ann_precision(cfg)}`.",
           "", report.markdown_table(header, rows), ""]
     paper_cols = [c for c in cols if c in paper]
     if paper_cols:
@@ -113,7 +118,8 @@ def write_table(run, results, runtime_s):
                "activation_scale": conv.get("activation_scale", "int16"),
                "inference": {"frame_len": cfg["frame_len"], "overlap": overlap,
                              "batch_size": batch_size},
-               "seed": run.seed, "quick": run.quick, "profile": run.profile, "runtime_s": round(runtime_s, 1),
+               "seed": run.seed, "quick": run.quick, "profile": run.profile,
+               "ann_precision": ann_precision(cfg), "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
                "si_snr_by_voice": by_voice,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},

@@ -41,6 +41,7 @@ def test_quick_table_files_and_json_shape(quick_run):
     assert table["paper"]["SNN-Wave-U-Net"]["si_snr"] == 15.33
     md = (out / "table1.md").read_text()
     assert "SYNTHETIC" in md and "NOT our data" in md
+    assert table["ann_precision"] == "float32" and "the ANN trained in `float32`" in md
     # the firing rates are spikes per neuron per step of the fine-tuned SNN's spiking layers
     rates = json.loads((out / "firing_rates.json").read_text())
     assert rates and all(v >= 0 for v in rates.values())
