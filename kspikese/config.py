@@ -118,7 +118,8 @@ def check_teacher(cfg, path):
 
 
 def check_precision(cfg, path):
-    """``ann: precision:`` must be one of :data:`kspikese.precision.PRECISIONS`; the fine-tune
+    """``ann: precision:`` must be one of :data:`kspikese.precision.PRECISIONS` or ``auto``
+    (replaced by what :func:`kspikese.precision.resolve` picks on this machine); the fine-tune
     has none (an SNN's membrane voltages need float32, :mod:`kspikese.precision`)."""
     from kspikese import precision
 
@@ -126,9 +127,9 @@ def check_precision(cfg, path):
         raise ConfigError(f"{path}: `finetune: precision:` - the SNN fine-tunes in float32 (a "
                           "spiking neuron's voltage needs its 24 bits); only `ann:` takes "
                           "`precision: mixed_bfloat16`")
-    if "precision" in cfg["ann"]:
-        try:
-            precision.check(cfg["ann"]["precision"])
+    if "precision" in cfg["ann"]:  # `auto` is resolved here, so fingerprints and tables
+        try:                         # name the arithmetic that ran
+            cfg["ann"]["precision"] = precision.resolve(cfg["ann"]["precision"])
         except ValueError as err:
             raise ConfigError(f"{path}: {err}") from None
 

@@ -16,6 +16,10 @@ import tensorflow as tf
 
 #: the values of a stage's ``precision:``: float32 throughout, or Keras' mixed bfloat16 policy
 PRECISIONS = ("float32", "mixed_bfloat16")
+#: ``precision: auto`` becomes ``mixed_bfloat16`` where the arithmetic is native, else float32
+AUTO = "auto"
+#: /proc/cpuinfo flags of x86 CPUs that compute in bfloat16 natively
+CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: the name of the twin's output cast (a layer without weights, so the weight lists align)
 OUTPUT_CAST = "float32_output"
 
@@ -24,6 +28,31 @@ def check(value, where="ann: precision"):
     """``value`` if it is one of :data:`PRECISIONS`, else ``ValueError`` naming ``where``."""
     if value not in PRECISIONS:
         raise ValueError(f"`{where}:` must be one of {list(PRECISIONS)}, got {value!r}")
+    return value
+
+
+def native_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this machine computes in bfloat16 natively: a visible GPU of compute capability
+    8.0 or more, or a CPU whose ``cpuinfo`` flags name one of :data:`CPU_FLAGS`."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and tuple(capability) >= (8, 0):
+            return True
+    try:
+        with open(cpuinfo) as f:
+            flags = {word for line in f if line.startswith("flags") for word in line.split()}
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_FLAGS)
+
+
+def resolve(value, where="ann: precision", native=None):
+    """The precision ``value`` names: :data:`AUTO` becomes ``mixed_bfloat16`` when ``native``
+    (default: :func:`native_bfloat16`) and ``float32`` otherwise; the others are checked."""
+    if value == AUTO:
+        return PRECISIONS[1] if (native_bfloat16() if native is None else native) else PRECISIONS[0]
+    if value not in PRECISIONS:
+        raise ValueError(f"`{where}:` must be one of {[*PRECISIONS, AUTO]}, got {value!r}")
     return value
 
 

@@ -45,13 +45,33 @@ def test_bad_precision_named():
 
 def test_yaml_precision_checked():
     with pytest.raises(config.ConfigError, match=r"table1\.yaml: `ann: precision:` must be one "
-                                                 r"of \['float32', 'mixed_bfloat16'\], got 'fp16'"):
+                                                 r"of \['float32', 'mixed_bfloat16', 'auto'\], "
+                                                 r"got 'fp16'"):
         config.load("table1", overrides={"ann": {"precision": "fp16"}})
     with pytest.raises(config.ConfigError, match=r"table1\.yaml: `finetune: precision:` - the "
                                                  r"SNN fine-tunes in float32"):
         config.load("table1", overrides={"finetune": {"precision": "mixed_bfloat16"}})
     cfg = config.load("table1", overrides={"ann": {"precision": "mixed_bfloat16"}})
     assert hybrid.stage_settings(cfg["ann"])["precision"] == "mixed_bfloat16"
+
+
+def test_auto_is_resolved_by_the_machine(monkeypatch, tmp_path):
+    assert precision.resolve("auto", native=True) == "mixed_bfloat16"
+    assert precision.resolve("auto", native=False) == "float32"
+    assert precision.resolve("float32", native=True) == "float32"  # an explicit value stays
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor : 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not precision.native_bfloat16(str(fake))
+    fake.write_text("processor : 0\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n")
+    assert precision.native_bfloat16(str(fake))
+    assert not precision.native_bfloat16(str(tmp_path / "missing"))
+    # config.load replaces `auto` by the machine's choice, so fingerprints and tables name it
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
+    assert config.load("table1", overrides={"ann": {"precision": "auto"}})["ann"]["precision"] \
+        == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
+    assert config.load("table1", overrides={"ann": {"precision": "auto"}})["ann"]["precision"] \
+        == "float32"
 
 
 def _frames(seed=0, n=16):
