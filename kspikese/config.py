@@ -119,7 +119,8 @@ def check_teacher(cfg, path):
 
 def check_precision(cfg, path):
     """``ann: precision:`` must be one of :data:`kspikese.precision.PRECISIONS` or ``auto``
-    (replaced by what :func:`kspikese.precision.resolve` picks on this machine); the fine-tune
+    (replaced by what :func:`kspikese.precision.resolve` picks on this machine; ``float32``, the
+    default, is dropped, so it fingerprints as an ANN section without the key); the fine-tune
     has none (an SNN's membrane voltages need float32, :mod:`kspikese.precision`)."""
     from kspikese import precision
 
@@ -129,9 +130,12 @@ def check_precision(cfg, path):
                           "`precision: mixed_bfloat16`")
     if "precision" in cfg["ann"]:  # `auto` is resolved here, so fingerprints and tables
         try:                         # name the arithmetic that ran
-            cfg["ann"]["precision"] = precision.resolve(cfg["ann"]["precision"])
+            chosen = precision.resolve(cfg["ann"]["precision"])
         except ValueError as err:
             raise ConfigError(f"{path}: {err}") from None
+        cfg["ann"]["precision"] = chosen
+        if chosen == precision.PRECISIONS[0]:  # float32, the default: the stage's fingerprint
+            del cfg["ann"]["precision"]        # is the same as without the key
 
 
 def check_rate_budget(cfg, path):
