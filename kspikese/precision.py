@@ -1,7 +1,7 @@
 """Mixed-precision training of the ANN (stage 1): a bfloat16 twin that shares nothing but weights.
 
 Under Keras' ``mixed_bfloat16`` policy a layer keeps its variables in float32 and computes in
-bfloat16 (8 significant bits: a relative rounding error of at most ``2⁻⁹``, about −54 dB), which
+bfloat16 (8 significant bits: a relative rounding error of at most ``2⁻⁸``, about −48 dB), which
 CPUs with native bfloat16 arithmetic (AVX512_BF16, AMX) run about twice as fast as float32.
 :func:`twin` clones a float32 model layer by layer under that policy, copies its weights and
 casts the output back to float32 (so the loss and the metrics see float32, as Keras' mixed-
