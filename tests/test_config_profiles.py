@@ -33,19 +33,6 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert ship1["finetune"]["spike_penalty"]["weighting"] == cpu["finetune"]["spike_penalty"]["weighting"]
 
 
-def test_table1_cpu_trains_in_bfloat16_where_native_and_the_paper_and_ship_in_float32(monkeypatch):
-    from kspikese import precision
-
-    for native, expected in ((True, "mixed_bfloat16"), (False, None)):
-        monkeypatch.setattr(precision, "native_bfloat16", lambda native=native: native)
-        assert configs.load("table1")["ann"].get("precision") == expected
-        # float32 is dropped from the section: the paper's and the shipped run's stages keep
-        # the fingerprints they had before `precision` existed
-        for profile in ("paper", "ship"):
-            assert "precision" not in configs.load("table1", profile=profile)["ann"]
-        assert "precision" not in configs.load("table1", quick=True)["ann"]
-
-
 @pytest.mark.parametrize("table", ["table1", "table2", "table3", "table4"])
 def test_every_paper_profile_trains_as_the_paper_and_quick_warms_up_within_its_steps(table):
     """A cpu recipe's warm-up, cosine decay or loss must not leak into the paper's constant Adam
