@@ -91,6 +91,21 @@ def check(cfg, path):
     check_rate_budget(cfg, path)
     check_teacher(cfg, path)
     check_precision(cfg, path)
+    check_losses(cfg, path)
+
+
+def check_losses(cfg, path):
+    """Each stage's ``loss:`` must be one :func:`kspikese.losses.get` accepts (a known name, known
+    settings in range), so a typo fails when the YAML loads, before anything is trained."""
+    from kspikese import losses
+
+    for section in ("ann", "finetune"):
+        if cfg[section].get("loss") is None:
+            continue
+        try:
+            losses.get(cfg[section]["loss"])
+        except ValueError as err:
+            raise ConfigError(f"{path}: `{section}:` {err}") from None
 
 
 def _finetune_only(cfg, path, key, why, check_value):

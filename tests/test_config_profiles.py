@@ -52,6 +52,17 @@ def test_unknown_profile_names_the_file_and_the_known_ones():
         configs.load("table1", profile="gpu")
 
 
+@pytest.mark.parametrize("loss, message", [
+    ({"name": "snr_stft", "stoi_wieght": 1}, r"`finetune:` loss: 'snr_stft' settings \['stoi_wieght'\]"),
+    ("l2", r"`finetune:` loss: unknown loss 'l2'"),
+    ({"name": "snr_stft", "stoi_weight": -2}, r"`finetune:` loss: snr_stft stoi_weight must be >= 0"),
+])
+def test_a_bad_loss_fails_when_the_yaml_loads(loss, message):
+    with pytest.raises(configs.ConfigError, match=r"table1\.yaml: " + message):
+        configs.load("table1", overrides={"finetune": {"loss": loss}})
+    assert configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "stoi_weight": 3}}})
+
+
 def test_run_folder_names_the_profile():
     from kspikese.runs import run_name
 

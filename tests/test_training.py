@@ -93,6 +93,58 @@ def test_snr_stft_loss_hand_values():
         losses.get({"name": "snr_stft", "weight": -1})
 
 
+def _voiced(n, fs=16000):
+    """A harmonic, syllable-modulated tone with no pauses (pystoi then removes no frame)."""
+    t = np.arange(n) / fs
+    phase = 2 * np.pi * np.cumsum(120 + 20 * np.sin(2 * np.pi * 0.7 * t)) / fs
+    voice = sum(np.sin(k * phase) / k for k in range(1, 30))
+    return (0.1 * voice * (0.3 + np.abs(np.sin(2 * np.pi * 3 * t)))).astype(np.float32)
+
+
+def test_stoi_estimate_agrees_with_pystoi():
+    from pystoi import stoi
+    from pystoi.utils import thirdoct
+
+    # the band matrix is STOI's at its own 10 kHz / 512-point FFT
+    np.testing.assert_array_equal(losses.third_octave_matrix(10000, 512), thirdoct(10000, 512, 15, 150)[0])
+    # band 0 by hand: 150 * 2^(-1/6) = 133.6 Hz -> bin 7, 150 * 2^(1/6) = 168.4 Hz -> bin 9 (19.53 Hz)
+    assert np.flatnonzero(losses.third_octave_matrix(10000, 512)[0]).tolist() == [7, 8]
+    rng = np.random.default_rng(0)
+    x = _voiced(32768)
+    got, want = [], []
+    for level in (0.01, 0.03, 0.1, 0.3):
+        y = (x + level * rng.standard_normal(x.size)).astype(np.float32)
+        got.append(float(losses.stoi_estimate(x[None, :, None], y[None, :, None])[0]))
+        want.append(stoi(x, y, 16000))
+    np.testing.assert_allclose(got, want, atol=0.015)  # measured: within 0.01
+    assert got == sorted(got, reverse=True)  # more noise, lower
+    # identical or rescaled: 1 (each segment's envelope is normalised)
+    for y in (x, 3.0 * x):
+        assert float(losses.stoi_estimate(x[None, :, None], y[None, :, None])[0]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_stoi_term_of_snr_stft_loss():
+    rng = np.random.default_rng(1)
+    s = np.stack([_voiced(16384), np.zeros(16384, np.float32)])[..., None]
+    s[1, :8000, 0] = _voiced(8000)  # half speech, half silence (padding)
+    est = (s + 0.05 * rng.standard_normal(s.shape)).astype(np.float32)
+    plain = losses.get({"name": "snr_stft", "weight": 2.0})
+    with_stoi = losses.get({"name": "snr_stft", "weight": 2.0, "stoi_weight": 10.0})
+    d = losses.stoi_estimate(s, est).numpy()
+    np.testing.assert_allclose(with_stoi(s, est).numpy() - plain(s, est).numpy(), 10.0 * (1 - d), rtol=1e-4)
+    snr_and_stoi = losses.get({"name": "snr_stft", "weight": 0.0, "stoi_weight": 10.0})  # no STFT term
+    np.testing.assert_allclose(snr_and_stoi(s, est).numpy(),
+                               losses.snr_loss(s, est).numpy() + 10.0 * (1 - d), rtol=1e-4)
+    # silent segments: a finite value and finite gradients
+    est_t = tf.Variable(est)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(with_stoi(s, est_t))
+    grad = tape.gradient(value, est_t).numpy()
+    assert np.isfinite(float(value)) and np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+    with pytest.raises(ValueError, match="stoi_weight must be >= 0"):
+        losses.get({"name": "snr_stft", "stoi_weight": -1})
+
+
 def test_si_snr_ignores_scale_and_agrees_with_numpy_metric():
     rng = np.random.default_rng(0)
     s = rng.standard_normal((2, 256, 1)).astype(np.float32)
