@@ -96,16 +96,24 @@ def check(cfg, path):
 
 def check_losses(cfg, path):
     """Each stage's ``loss:`` must be one :func:`kspikese.losses.get` accepts (a known name, known
-    settings in range), so a typo fails when the YAML loads, before anything is trained."""
+    settings in range), so a typo fails when the YAML loads, before anything is trained.
+
+    Defaults are dropped, so a stage fingerprints as it did before the setting existed: ``loss:
+    snr`` (the paper's, what no key means) and ``stoi_weight: 0`` (no intelligibility term)."""
     from kspikese import losses
 
     for section in ("ann", "finetune"):
-        if cfg[section].get("loss") is None:
+        loss = cfg[section].get("loss")
+        if loss is None:
             continue
         try:
-            losses.get(cfg[section]["loss"])
+            losses.get(loss)
         except ValueError as err:
             raise ConfigError(f"{path}: `{section}:` {err}") from None
+        if loss == "snr":
+            del cfg[section]["loss"]
+        elif isinstance(loss, dict) and loss.get("stoi_weight", None) == 0:
+            del loss["stoi_weight"]
 
 
 def _finetune_only(cfg, path, key, why, check_value):

@@ -63,6 +63,15 @@ def test_a_bad_loss_fails_when_the_yaml_loads(loss, message):
     assert configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "stoi_weight": 3}}})
 
 
+def test_default_loss_settings_are_dropped_so_fingerprints_stay():
+    plain = configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "weight": 5.0}}})
+    zero = configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "weight": 5.0,
+                                                              "stoi_weight": 0.0}}})
+    assert zero["ann"]["loss"] == {"name": "snr_stft", "weight": 5.0} == plain["ann"]["loss"]
+    snr = configs.load("table1", overrides={"ann": {"loss": "snr"}, "finetune": {"loss": "snr"}})
+    assert "loss" not in snr["ann"] and "loss" not in snr["finetune"]
+
+
 def test_run_folder_names_the_profile():
     from kspikese.runs import run_name
 
