@@ -211,6 +211,16 @@ def get(spec):
         raise ValueError(f"loss: {spec!r} settings {sorted(kwargs)}: {exc}") from None
 
 
+def describe(spec):
+    """A YAML ``loss:`` value as one short string for tables: ``snr`` (also for ``None``) or
+    ``name(key=value, ...)``, e.g. ``snr_stft(stoi_weight=100, weight=5)``."""
+    if spec is None or isinstance(spec, str):
+        return spec or "snr"
+    settings = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                         for k, v in sorted(spec.items()) if k != "name")
+    return f"{spec.get('name')}({settings})" if settings else str(spec.get("name"))
+
+
 def si_snr(y_true, y_pred):
     """Scale-invariant SNR in dB, one value per example (a Keras metric)."""
     s, s_hat = _flat(y_true), _flat(y_pred)

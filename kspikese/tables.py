@@ -28,6 +28,13 @@ def ann_precision(cfg):
     return (cfg.get("ann") or {}).get("precision", "float32")
 
 
+def stage_losses(cfg):
+    """``{"ann": ..., "finetune": ...}``: each stage's loss (:func:`kspikese.losses.describe`)."""
+    from kspikese.losses import describe
+
+    return {stage: describe((cfg.get(stage) or {}).get("loss")) for stage in ("ann", "finetune")}
+
+
 def data_line(info, recipe):
     """One sentence naming the data a table came from (corpus, recipe, split sizes)."""
     line = (f"{info['corpus']}, recipe `{recipe}`; test: {info['test_utterances']} utterances "
@@ -93,7 +100,8 @@ def write_table(run, results, runtime_s):
           f"conversion: `{conv.get('activation_scale', 'int16')}`; inference: frames of "
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
           f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}; "
-          f"recipe profile `{run.profile}`; the ANN trained in `{ann_precision(cfg)}`.",
+          f"recipe profile `{run.profile}`; the ANN trained in `{ann_precision(cfg)}` on the "
+          f"loss `{stage_losses(cfg)['ann']}`, the SNN fine-tuned on `{stage_losses(cfg)['finetune']}`.",
           "", report.markdown_table(header, rows), ""]
     paper_cols = [c for c in cols if c in paper]
     if paper_cols:
@@ -119,7 +127,7 @@ def write_table(run, results, runtime_s):
                "inference": {"frame_len": cfg["frame_len"], "overlap": overlap,
                              "batch_size": batch_size},
                "seed": run.seed, "quick": run.quick, "profile": run.profile,
-               "ann_precision": ann_precision(cfg), "runtime_s": round(runtime_s, 1),
+               "ann_precision": ann_precision(cfg), "losses": stage_losses(cfg), "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
                "si_snr_by_voice": by_voice,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},

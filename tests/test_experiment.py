@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kspikese import config as configs
+from kspikese import losses
 from kspikese.cli import main
 from kspikese.corpus import CorpusError, check_data_arguments
 from kspikese.runs import TableRun
@@ -42,6 +43,8 @@ def test_quick_table_files_and_json_shape(quick_run):
     md = (out / "table1.md").read_text()
     assert "SYNTHETIC" in md and "NOT our data" in md
     assert table["ann_precision"] == "float32" and "the ANN trained in `float32`" in md
+    ann_loss = configs.load("table1", quick=True)["ann"].get("loss")  # the file's cpu recipe
+    assert table["losses"]["ann"] == losses.describe(ann_loss) and f"on the loss `{losses.describe(ann_loss)}`" in md
     # the firing rates are spikes per neuron per step of the fine-tuned SNN's spiking layers
     rates = json.loads((out / "firing_rates.json").read_text())
     assert rates and all(v >= 0 for v in rates.values())

@@ -145,6 +145,13 @@ def test_stoi_term_of_snr_stft_loss():
         losses.get({"name": "snr_stft", "stoi_weight": -1})
 
 
+def test_describe_names_a_loss_and_its_settings():
+    assert losses.describe(None) == losses.describe("snr") == "snr"
+    assert losses.describe({"name": "snr_stft", "weight": 5.0, "stoi_weight": 100.0}) == \
+        "snr_stft(stoi_weight=100, weight=5)"
+    assert losses.describe({"name": "thresholded_snr"}) == "thresholded_snr"
+
+
 def test_si_snr_ignores_scale_and_agrees_with_numpy_metric():
     rng = np.random.default_rng(0)
     s = rng.standard_normal((2, 256, 1)).astype(np.float32)
