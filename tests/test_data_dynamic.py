@@ -56,6 +56,7 @@ def test_stream_of_an_epoch_is_the_batches_of_its_steps(root):
     c = corpus(root, {"mixing": "dynamic", "examples_per_epoch": 7})
     batches = list(c.training_stream(4).as_numpy_iterator())
     assert [b[0].shape[0] for b in batches] == [3, 3, 1]
+    assert c.training_stream(4).options().autotune.enabled is False  # (framing.prefetched)
     for k in range(2):
         noisy, clean = c.mixer().batch(4, k, 3)
         assert np.array_equal(batches[k][0], noisy) and np.array_equal(batches[k][1], clean)

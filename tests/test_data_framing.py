@@ -75,6 +75,13 @@ def test_frame_dataset_shapes_and_padding_mask(pairs):
     assert np.abs(noisy).max() <= 1.0
 
 
+def test_training_pipelines_read_ahead_without_the_autotuning_thread(pairs):
+    """Its wake-up period is what every epoch's iterator teardown waited for (docs/recipes.md)."""
+    ds = frame_dataset(pairs, frame_len=1024, batch_size=2)
+    assert ds.options().autotune.enabled is False
+    assert len(collect(ds)) == 3  # 5 frames in batches of 2, the same as before
+
+
 def test_frame_dataset_two_tuples_by_default(pairs):
     batch = next(iter(frame_dataset(pairs, frame_len=1024, batch_size=3)))
     assert len(batch) == 2 and tuple(batch[0].shape) == (3, 1024, 1)

@@ -38,6 +38,7 @@ import numpy as np
 from kspikese.data import augment as aug
 from kspikese.data import mixing, noise as noise_mod
 from kspikese.config import check_keys
+from kspikese.data.framing import prefetched
 from kspikese.data.pairs import CorpusError, voice_of
 
 MIXINGS = ("fixed", "dynamic")
@@ -189,7 +190,7 @@ class DynamicMixer:
 
         spec = tf.TensorSpec((self.frame_len, 1), tf.float32)
         ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, spec))
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return prefetched(ds.batch(batch_size))
 
     def replica_dataset(self, epoch, n_examples, batch_size, replicas, first, count=1):
         """The share of replicas ``first .. first + count - 1`` (of ``replicas``) of the whole
@@ -219,7 +220,7 @@ class DynamicMixer:
 
         spec = tf.TensorSpec((self.frame_len, 1), tf.float32)
         ds = tf.data.Dataset.from_generator(gen, output_signature=(spec, spec))
-        return ds.batch(b).prefetch(tf.data.AUTOTUNE)
+        return prefetched(ds.batch(b))
 
 
 def utterance_cdf(lengths, voices=None):

@@ -18,6 +18,7 @@ import numpy as np
 from kspikese.audio_io import AudioError, sf_name
 
 FRAME_LEN = 16384
+PREFETCH_BATCHES = 2  # batches a training or validation pipeline reads ahead
 
 
 def frame(x, frame_len=FRAME_LEN):
@@ -146,5 +147,22 @@ def frame_dataset(pairs, frame_len=FRAME_LEN, batch_size=8, shuffle=True, seed=0
                         reshuffle_each_iteration=True)
     if not return_mask:
         ds = ds.map(lambda n, c, m: (n, c))
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.batch(batch_size, drop_remainder=drop_remainder))
+
+
+def prefetched(ds, batches=PREFETCH_BATCHES):
+    """``ds`` reading ``batches`` batches ahead on a background thread, with tf.data's autotuning
+    off.
+
+    ``prefetch(AUTOTUNE)`` starts a thread that re-tunes the buffers on a period that keeps
+    growing, and destroying the iterator (at the end of every ``fit`` and ``evaluate`` call, so
+    every epoch) waits for that thread to wake: idle seconds per epoch, more the longer the
+    epoch.  A fixed buffer needs no tuning thread; the pipelines here are one Python generator
+    each, so there is nothing else to tune.
+    """
+    import kspikese  # noqa: F401  (Keras 2 before TensorFlow)
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(int(batches)).with_options(options)
