@@ -53,7 +53,8 @@ signal's own rate with the same time span: windows of ``round(0.0256 fs)`` sampl
 that, FFT to the next power of two; band edges ``150 · 2^((2k ∓ 1)/6)`` Hz snapped to the nearest
 bin.  Unlike the measure (:mod:`kspikese.metrics`), no silent frames are removed: a silent
 segment has ``x ≈ 0``, contributes ``≈ 0`` and no gradient, so ``d`` is lower than pystoi's on
-frames with pauses, not its gradient.  Identical signals give ``d = 1``.
+frames with pauses, not its gradient.  Identical signals give ``d = 1``.  A signal shorter than
+one segment (fewer than 30 frames, 0.4 s) is scored as one segment of all its frames.
 
 SI-SNR (used for early stopping) projects ŝ on the zero-mean target:
 ``t = <ŝ, s> s / ||s||²``, ``SI-SNR = 10 log10(||t||² / ||ŝ - t||²)``.
@@ -143,10 +144,15 @@ def stoi_estimate(y_true, y_pred, fs=16000):
     n_fft = 1 << (win - 1).bit_length()
     obm = tf.constant(third_octave_matrix(fs, n_fft).T)  # (bins, bands)
 
+    length = s.shape[-1]  # static in a Keras model
+    segment = STOI_SEGMENT  # a shorter signal: one segment of all its frames
+    if length is not None:
+        segment = max(1, min(STOI_SEGMENT, 1 + (length - win) // (win // 2)))
+
     def envelopes(x):  # (batch, frames, bands) -> (batch, segments, frames in segment, bands)
         power = tf.abs(tf.signal.stft(x, win, win // 2, n_fft, window_fn=tf.signal.hann_window)) ** 2
         env = tf.sqrt(tf.tensordot(power, obm, 1) + EPS)
-        return tf.signal.frame(env, STOI_SEGMENT, 1, axis=1)
+        return tf.signal.frame(env, segment, 1, axis=1)
 
     x, y = envelopes(s), envelopes(s_hat)
     norm = lambda v: tf.sqrt(tf.reduce_sum(v**2, 2, keepdims=True) + EPS)  # noqa: E731

@@ -92,6 +92,7 @@ def write_table(run, results, runtime_s):
     info = run.state["data"]
     conv = cfg["convert"]
     overlap, batch_size = eval_settings(cfg)
+    used = stage_losses(cfg)
     header = ["Metric"] + cols
     rows = report.metric_rows(cols, ours, metrics)
     md = [f"# {run.table}: {cfg['title']}", "",
@@ -101,7 +102,7 @@ def write_table(run, results, runtime_s):
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
           f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}; "
           f"recipe profile `{run.profile}`; the ANN trained in `{ann_precision(cfg)}` on the "
-          f"loss `{stage_losses(cfg)['ann']}`, the SNN fine-tuned on `{stage_losses(cfg)['finetune']}`.",
+          f"loss `{used['ann']}`, the SNN fine-tuned on `{used['finetune']}`.",
           "", report.markdown_table(header, rows), ""]
     paper_cols = [c for c in cols if c in paper]
     if paper_cols:
@@ -127,7 +128,7 @@ def write_table(run, results, runtime_s):
                "inference": {"frame_len": cfg["frame_len"], "overlap": overlap,
                              "batch_size": batch_size},
                "seed": run.seed, "quick": run.quick, "profile": run.profile,
-               "ann_precision": ann_precision(cfg), "losses": stage_losses(cfg), "runtime_s": round(runtime_s, 1),
+               "ann_precision": ann_precision(cfg), "losses": used, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
                "si_snr_by_voice": by_voice,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},

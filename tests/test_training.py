@@ -141,6 +141,10 @@ def test_stoi_term_of_snr_stft_loss():
         value = tf.reduce_sum(with_stoi(s, est_t))
     grad = tape.gradient(value, est_t).numpy()
     assert np.isfinite(float(value)) and np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+    # QUICK frames (4,096 samples: 18 frames, under one 30-frame segment) still give a score
+    short = s[:1, :4096]
+    assert float(losses.stoi_estimate(short, short)[0]) == pytest.approx(1.0, abs=1e-4)
+    assert 0 < float(losses.stoi_estimate(short, est[:1, :4096])[0]) < 1
     with pytest.raises(ValueError, match="stoi_weight must be >= 0"):
         losses.get({"name": "snr_stft", "stoi_weight": -1})
 
