@@ -54,7 +54,7 @@ def test_unknown_profile_names_the_file_and_the_known_ones():
 
 
 @pytest.mark.parametrize("loss, message", [
-    ({"name": "snr_stft", "stoi_wieght": 1}, r"`finetune:` loss: 'snr_stft' settings \['stoi_wieght'\]"),
+    ({"name": "snr_stft", "stoi_wieght": 1}, r"`finetune:` loss: 'snr_stft' settings \[.*'stoi_wieght'.*\]"),
     ("l2", r"`finetune:` loss: unknown loss 'l2'"),
     ({"name": "snr_stft", "stoi_weight": -2}, r"`finetune:` loss: snr_stft stoi_weight must be >= 0"),
 ])
@@ -65,10 +65,10 @@ def test_a_bad_loss_fails_when_the_yaml_loads(loss, message):
 
 
 def test_default_loss_settings_are_dropped_so_fingerprints_stay():
-    plain = configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "weight": 5.0}}})
-    zero = configs.load("table1", overrides={"ann": {"loss": {"name": "snr_stft", "weight": 5.0,
-                                                              "stoi_weight": 0.0}}})
-    assert zero["ann"]["loss"] == {"name": "snr_stft", "weight": 5.0} == plain["ann"]["loss"]
+    with_term = configs.load("table1")["ann"]["loss"]
+    zero = configs.load("table1", overrides={"ann": {"loss": {"stoi_weight": 0.0}}})["ann"]["loss"]
+    assert with_term["stoi_weight"] > 0 and "stoi_weight" not in zero
+    assert zero == {k: v for k, v in with_term.items() if k != "stoi_weight"}
     snr = configs.load("table1", overrides={"ann": {"loss": "snr"}, "finetune": {"loss": "snr"}})
     assert "loss" not in snr["ann"] and "loss" not in snr["finetune"]
 
