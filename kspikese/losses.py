@@ -144,14 +144,10 @@ def stoi_estimate(y_true, y_pred, fs=16000):
     n_fft = 1 << (win - 1).bit_length()
     obm = tf.constant(third_octave_matrix(fs, n_fft).T)  # (bins, bands)
 
-    length = s.shape[-1]  # static in a Keras model
-    segment = STOI_SEGMENT  # a shorter signal: one segment of all its frames
-    if length is not None:
-        segment = max(1, min(STOI_SEGMENT, 1 + (length - win) // (win // 2)))
-
     def envelopes(x):  # (batch, frames, bands) -> (batch, segments, frames in segment, bands)
         power = tf.abs(tf.signal.stft(x, win, win // 2, n_fft, window_fn=tf.signal.hann_window)) ** 2
         env = tf.sqrt(tf.tensordot(power, obm, 1) + EPS)
+        segment = tf.minimum(STOI_SEGMENT, tf.shape(env)[1])  # shorter: one segment of all frames
         return tf.signal.frame(env, segment, 1, axis=1)
 
     x, y = envelopes(s), envelopes(s_hat)
