@@ -53,11 +53,21 @@ def test_set(n, data_dir=None):
 
 
 def run(out_dir, quick, data_dir=None, only=None):
-    """Score every available denoiser; write ``peers.md|csv|json``."""
+    """Score every available denoiser on the default test set; write ``peers.md|csv|json``."""
+    utts, info = test_set(UTTERANCES[bool(quick)], data_dir)
+    audio_s = sum(len(noisy) for _, _, noisy in utts) / 16000
+    where = (f"Default test set: {len(utts)} whole utterances of {info.get('corpus')} "
+             f"(recipe `{info.get('recipe', 'vctk-like')}`), {audio_s:.0f} s of audio")
+    return score(out_dir, "peers", utts, where, info, quick, only)
+
+
+def score(out_dir, name, utts, where, info, quick, only=None):
+    """Score every available denoiser (``only``: those labels) on ``utts`` (``[(name, clean,
+    noisy)]``), described by the sentence ``where`` and the dict ``info``; write
+    ``<name>.md|csv|json`` and return the Markdown."""
     from kspikese.metrics import METRICS
     from kspikese.metrics.evaluate import evaluate_set
 
-    utts, info = test_set(UTTERANCES[bool(quick)], data_dir)
     metrics = ["snr", "si_snr", "stoi", "pesq"] if quick else list(METRICS)
     found = denoisers()
     labels = ["noisy", *[k for k in found if only is None or k in only]]
@@ -77,20 +87,18 @@ def run(out_dir, quick, data_dir=None, only=None):
             outputs = [fn(noisy, 16000) for _, _, noisy in utts]
             rtf[label] = (time.perf_counter() - t0) / audio_s
         _, means[label] = evaluate_set(
-            [(name, clean, y) for (name, clean, _), y in zip(utts, outputs)],
+            [(utt, clean, y) for (utt, clean, _), y in zip(utts, outputs)],
             metrics=metrics, progress=False)
     cols = list(means)
     rows = report.metric_rows(cols, means, metrics)
     rows.append(["RTF (s per s of audio)"] + [report.fmt(rtf.get(c), 3) for c in cols])
-    md = (f"Default test set: {len(utts)} whole utterances of {info.get('corpus')} "
-          f"(recipe `{info.get('recipe', 'vctk-like')}`), {audio_s:.0f} s of audio"
-          f"{'; QUICK' if quick else ''}. Not VCTK or TIMIT numbers.\n\n"
+    md = (f"{where}{'; QUICK' if quick else ''}. Not VCTK or TIMIT numbers.\n\n"
           + report.markdown_table(["Metric", *cols], rows))
     if missing:
         md += "\n\nNot measured: " + "; ".join(f"{k}: {v}" for k, v in missing.items())
     header = ["denoiser", *metrics, "rtf"]
     csv_rows = [[c, *[means[c].get(m) for m in metrics], rtf.get(c)] for c in cols]
-    report.write_all(Path(out_dir), "peers", "# peers\n\n" + md + "\n", header, csv_rows,
+    report.write_all(Path(out_dir), name, f"# {name}\n\n" + md + "\n", header, csv_rows,
                      {"data": info, "utterances": len(utts), "means": means, "rtf": rtf,
                       "missing": missing, "quick": bool(quick)})
     return md

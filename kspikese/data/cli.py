@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser):
                              "/usr/share/asterisk/sounds): skips apt-get download")
     parser.add_argument("--no-megaglest", action="store_true",
                         help="leave out the megaglest-data noise (rain, wind, nature; a 242 MB download)")
+    parser.add_argument("--music", action="store_true",
+                        help="also build OUT/music: music-on-hold noise (asterisk-moh-opsound-g722, "
+                             "an 8 MB download) for dynamic mixing's extra_noise, and the test "
+                             "utterances mixed with music (kspikese.data.music)")
+    parser.add_argument("--music-source", default=None, metavar="DIR",
+                        help="folder that already holds the music-on-hold tracks (<track>.g722): "
+                             "skips apt-get download")
     parser.add_argument("--verify", action="store_true", help="re-check every file's sha256 afterwards")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -50,6 +57,11 @@ def run(args):
     if elapsed < manifest["summary"].get("build_seconds", 0):
         print(f"  (already built: this run took {elapsed:.1f} s)")
     print(f"  manifest: {out / 'manifest.json'}")
+    if args.music:
+        from kspikese.data import music
+
+        print(music.summary_text(music.ensure_music(root, out, args.music_source,
+                                                    progress=not args.quiet)))
     if args.verify:
         bad = verify(out)
         print(f"  verify: {'all checksums match' if not bad else f'{len(bad)} files differ: {bad[:5]}'}")

@@ -5,7 +5,7 @@ Switched on in the experiment YAML (the fixed validation and test mixtures stay 
 
     data:
       train: {mixing: dynamic, snr_db: [-5, 15], gain_db: [-10, 6], examples_per_epoch: null,
-              augment: {speed: [0.9, 1.1], eq: {probability: 0.5}}}
+              augment: {speed: [0.9, 1.1], eq: {probability: 0.5}}, extra_noise: [music]}
 
 ``mixing: fixed`` (the default) trains on the corpus's written training mixtures.
 
@@ -21,9 +21,11 @@ e, i])`` alone, so batch ``k`` (examples ``k B .. k B + B - 1``) depends only on
    uniform random start (an utterance shorter than the crop sits at a random offset in it, the
    rest zero), resampled to ``L`` samples; crops whose clean part is all zero are redrawn;
 3. random EQ and reverberation (:mod:`.augment`) of the clean crop;
-4. a noise type uniform over the recipe's types in the corpus (recorded types: a uniform random
-   ``L``-sample segment of the type's *training* noise stream; ``ssn``: speech-shaped noise from
-   the corpus's training LTAS; ``babble``: six talkers from the other training utterances);
+4. a noise type uniform over the recipe's types in the corpus and the ``extra_noise`` types
+   (recorded types: a uniform random ``L``-sample segment of the type's *training* noise stream;
+   ``music``: the same from :mod:`.music`'s training stream, kept outside the corpus; ``ssn``:
+   speech-shaped noise from the corpus's training LTAS; ``babble``: six talkers from the other
+   training utterances);
 5. an SNR uniform in ``snr_db``, set on the crop's active speech as everywhere in kspikese
    (:func:`kspikese.data.mixing.noise_gain`): ``noisy = clean + g noise``;
 6. a gain uniform in ``gain_db`` dB applied to both, lowered so ``max |noisy|, |clean| <= 0.99``.
@@ -42,7 +44,8 @@ from kspikese.data.framing import prefetched
 from kspikese.data.pairs import CorpusError, voice_of
 
 MIXINGS = ("fixed", "dynamic")
-KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment", "sampling"}
+KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment", "sampling", "extra_noise"}
+EXTRA_NOISE = ("music",)  # noise kept outside the default corpus (:mod:`.music`)
 SAMPLINGS = ("length", "voice")
 GAIN_DB = [-10.0, 6.0]
 BABBLE_TALKERS = 6
@@ -71,10 +74,15 @@ def check_options(options, where="data.train"):
             raise ValueError(f"{where}.examples_per_epoch: expected a positive integer or null, got {n!r}")
         out["examples_per_epoch"] = n
     out["augment"] = aug.check_options(options.get("augment"), f"{where}.augment")
+    extra = options.get("extra_noise") or []
+    if not isinstance(extra, list) or any(t not in EXTRA_NOISE for t in extra) or len(set(extra)) < len(extra):
+        raise ValueError(f"{where}.extra_noise: expected a list of distinct names from "
+                         f"{list(EXTRA_NOISE)}, got {options.get('extra_noise')!r}")
+    out["extra_noise"] = list(extra)
     if mix == "fixed" and (any(out["augment"].values()) or options.get("snr_db") is not None
-                           or options.get("sampling") is not None):
-        raise ValueError(f"{where}: snr_db, sampling and augment apply only to mixing: dynamic "
-                         "(the fixed mixtures are the corpus's)")
+                           or options.get("sampling") is not None or extra):
+        raise ValueError(f"{where}: snr_db, sampling, extra_noise and augment apply only to "
+                         "mixing: dynamic (the fixed mixtures are the corpus's)")
     return out
 
 
@@ -251,6 +259,12 @@ def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
     m = json.loads(man.read_text())
     types = list(m["noise_types"][recipe])
     streams = {t: load(root / "noise" / "train" / f"{t}.wav") for t in types if t not in ("ssn", "babble")}
+    if "music" in options["extra_noise"]:
+        from kspikese.data import music
+
+        music.ensure_music(root.parent, root)  # built on first use, as the corpus
+        streams["music"] = music.noise_stream(root.parent, "train")
+        types.append("music")
     h = None
     if "ssn" in types:
         lt = m["ssn_ltas"]
