@@ -1,5 +1,6 @@
 """The default-corpus builder, run on fake sources (fake asterisk tree, fake noise) in seconds."""
 
+import argparse
 import csv
 import json
 import os
@@ -202,8 +203,10 @@ def test_full_build_path_from_a_source_folder(tmp_path, capsys):
     src = make_fake_source(tmp_path / "src" / "usr" / "share" / "asterisk" / "sounds", counts, 1.4)
     voices = tmp_path / "src" / "usr" / "share" / "games" / "hedgewars" / "Data" / "Sounds" / "voices"
     make_fake_hedgewars(voices, {p: 3 for s in ("train", "valid", "test") for p in PACKS[s]}, 1.4)
-    args = types.SimpleNamespace(out=str(tmp_path / "data"), seed=0, source=str(tmp_path / "src"),
-                                 no_megaglest=True, verify=True, quiet=True)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "data"), "--source", str(tmp_path / "src"),
+                              "--no-megaglest", "--verify", "--quiet"])
     assert cli.run(args) == 0
     text = capsys.readouterr().out
     assert "min of speech" in text and "ru_RU_f_IvrvoiceRU" in text and "rainforest" in text

@@ -84,6 +84,22 @@ def test_a_built_set_is_not_rebuilt(built):
     assert (out / "manifest.json").stat().st_mtime_ns == before
 
 
+def test_data_cli_builds_and_summarises_the_music(built, capsys):
+    import argparse
+
+    from kspikese.data import cli
+
+    root, _, tracks, _ = built
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(root), "--music", "--music-source", str(tracks), "--quiet"])
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        assert cli.run(args) == 0
+    text = capsys.readouterr().out
+    assert "music noise (asterisk-moh-opsound-g722, CC-BY-SA-3.0): train " in text
+    assert "vctk-like test in music: 3 utterances at SNR [0, 5, 10, 15] dB" in text
+
+
 def test_missing_track_names_the_folder_and_the_tracks(tmp_path):
     write_tracks(tmp_path / "few", skip=("reno_project-system",))
     with pytest.raises(CorpusError, match=r"few: no music-on-hold tracks found.*reno_project-system"):
