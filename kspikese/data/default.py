@@ -268,20 +268,10 @@ def build(root, config, source=None, progress=True, noise_recordings=None, speak
         noise_recordings = sources.noise_recordings(root, source, config["megaglest"], progress)
     streams, stream_info = {s: {} for s in SPLITS}, {s: {} for s in SPLITS}
     for ntype, recs in _tqdm(sorted(noise_recordings.items()), progress, desc="noise", unit="type"):
-        parts = {s: [] for s in SPLITS}
-        for label, path, credit in recs:
-            x = _load_recording(path)
-            for s in SPLITS:
-                part, (a, b) = noise_mod.split_recording(x, s)
-                offset = sum(len(p) for p in parts[s])
-                parts[s].append(part)
-                stream_info[s].setdefault(ntype, []).append({
-                    "source": label, "credit": credit,
-                    "recording_s": [round(a / SR, 3), round(b / SR, 3)],
-                    "stream_samples": [offset, offset + len(part)],
-                })
+        joined, where = noise_mod.split_and_join(
+            [(label, _load_recording(path), credit) for label, path, credit in recs])
         for s in SPLITS:
-            streams[s][ntype] = np.concatenate(parts[s]).astype(np.float32)
+            streams[s][ntype], stream_info[s][ntype] = joined[s], where[s]
             _write_wav(out / "noise" / s / f"{ntype}.wav", streams[s][ntype])
     recorded_types = sorted(noise_recordings)
     types = {"vctk-like": recorded_types + list(GENERATED_TYPES), "timit-ssn": ["ssn"]}

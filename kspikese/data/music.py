@@ -64,7 +64,7 @@ def track_files(folder):
     ``.wav``), else ``None``."""
     found = {}
     for t in TRACKS:
-        hits = [Path(folder) / f"{t}{s}" for s in TRACK_SUFFIXES if (Path(folder) / f"{t}{s}").is_file()]
+        hits = [p for p in (Path(folder) / f"{t}{s}" for s in TRACK_SUFFIXES) if p.is_file()]
         if not hits:
             return None
         found[t] = hits[0]
@@ -164,20 +164,14 @@ def build(out, config, corpus_dir, tracks_dir, progress=True):
     (out / "manifest.json").unlink(missing_ok=True)
     sweep_tmp(out)
     tracks = track_files(tracks_dir)
-    parts, streams_info = {s: [] for s in SPLITS}, {s: [] for s in SPLITS}
-    for track, path in _tqdm(sorted(tracks.items()), progress, desc="music", unit="track"):
-        x = sources.decode_prompt(path).astype(np.float32) / 32768.0
-        for s in SPLITS:
-            part, (a, b) = noise_mod.split_recording(x, s)
-            offset = sum(len(p) for p in parts[s])
-            parts[s].append(part)
-            streams_info[s].append({"source": f"{PACKAGE}:usr/share/asterisk/moh/{path.name}",
-                                    "credit": TRACKS[track], "licence": LICENCE,
-                                    "recording_s": [round(a / SR, 3), round(b / SR, 3)],
-                                    "stream_samples": [offset, offset + len(part)]})
-    streams, noise = {}, {}
+    streams, streams_info = noise_mod.split_and_join(
+        [(f"{PACKAGE}:usr/share/asterisk/moh/{path.name}",
+          sources.decode_prompt(path).astype(np.float32) / 32768.0, TRACKS[track])
+         for track, path in _tqdm(sorted(tracks.items()), progress, desc="music", unit="track")])
+    noise = {}
     for s in SPLITS:
-        streams[s] = np.concatenate(parts[s]).astype(np.float32)
+        for d in streams_info[s]:
+            d["licence"] = LICENCE
         rel = f"noise/{s}.wav"
         write_wav(out / rel, streams[s], SR)
         noise[s] = {"path": rel, "seconds": round(len(streams[s]) / SR, 3), "tracks": streams_info[s]}

@@ -89,6 +89,26 @@ def split_recording(x, split):
     return x[start:end], (start, end)
 
 
+def split_and_join(recordings):
+    """Split every recording in time (:func:`split_recording`) and join the parts of each split.
+
+    ``recordings`` is a sequence of ``(label, samples, credit)``.  Returns ``(streams, info)``:
+    ``streams[split]`` the joined float32 stream, ``info[split]`` per recording its ``source``
+    (label), ``credit``, ``recording_s`` (the part's bounds in the recording, seconds) and
+    ``stream_samples`` (its bounds in the stream).
+    """
+    parts, info = {s: [] for s in SPLITS}, {s: [] for s in SPLITS}
+    for label, x, credit in recordings:
+        for s in SPLITS:
+            part, (a, b) = split_recording(x, s)
+            offset = sum(len(p) for p in parts[s])
+            parts[s].append(part)
+            info[s].append({"source": label, "credit": credit,
+                            "recording_s": [round(a / SR, 3), round(b / SR, 3)],
+                            "stream_samples": [offset, offset + len(part)]})
+    return {s: np.concatenate(parts[s]).astype(np.float32) for s in SPLITS}, info
+
+
 def segment(stream, n, rng):
     """A random ``n``-sample segment of ``stream`` (wrapping round when it is shorter than ``n``)
     -> ``(segment, start)``."""
