@@ -92,6 +92,7 @@ def check(cfg, path):
     check_teacher(cfg, path)
     check_precision(cfg, path)
     check_losses(cfg, path)
+    check_init(cfg, path)
 
 
 def check_losses(cfg, path):
@@ -114,6 +115,25 @@ def check_losses(cfg, path):
             del cfg[section]["loss"]
         elif isinstance(loss, dict) and loss.get("stoi_weight", None) == 0:
             del loss["stoi_weight"]
+
+
+def check_init(cfg, path):
+    """``ann: init:`` (where a continued ANN starts, :mod:`kspikese.continuation`) must name
+    exactly one other profile or one model; only the ANN starts from trained weights (the
+    fine-tune always starts from the conversion)."""
+    from kspikese import continuation
+
+    if "init" in cfg["finetune"]:
+        raise ConfigError(f"{path}: `finetune: init:` - the fine-tune starts from the converted "
+                          "SNN; only `ann:` takes `init:`")
+    if cfg["ann"].get("init") is None:
+        cfg["ann"].pop("init", None)
+        return
+    try:
+        continuation.check(cfg["ann"]["init"], cfg.get("profile", DEFAULT_PROFILE),
+                           f"{path}: `ann: init:`")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _finetune_only(cfg, path, key, why, check_value):
@@ -255,10 +275,10 @@ def load(name, quick=False, overrides=None, profile=DEFAULT_PROFILE):
         cfg = merge(cfg, quick_part)
     if overrides:
         cfg = merge(cfg, overrides)
-    check(cfg, path)
     cfg["quick"] = bool(quick)
     cfg["profile"] = profile
     cfg["source"] = str(path)
+    check(cfg, path)
     return cfg
 
 

@@ -53,10 +53,37 @@ def build_ann(cfg, seed):
     return builder(frame_len=cfg["frame_len"], **(cfg.get("model_kwargs") or {}))
 
 
+def initial_ann(run, verbose=2, strategy=None):
+    """``(model, what)``: the trained ANN the config's ``ann: init:`` continues, and a phrase
+    naming it (:mod:`kspikese.continuation`).  Another profile's ANN is loaded when done, taken
+    from the shipped ANN whose card records its fingerprint when not, trained first otherwise."""
+    from kspikese import continuation, hub
+
+    init = run.cfg["ann"]["init"]
+    if "model" in init:
+        model, digest = continuation.named_model(init)
+        return model, f"{init['model']!r} (weights digest {digest})"
+    base, base_corpus = run.init_base
+    fingerprint = base.fingerprints()["ann"]
+    what = f"profile `{init['profile']}`'s ANN (stage {fingerprint})"
+    if not base.stage_done("ann") and base.shared_stage("ann") is None:
+        name = continuation.shipped_stage(fingerprint)
+        if name is not None:
+            return hub.load(name, ann=True)[0], f"{what}, the shipped `{name}` (float16 weights)"
+    return train_ann(base, base_corpus, verbose, strategy), f"{what} in {base.dir}"
+
+
 def train_ann(run, corpus, verbose=2, strategy=None):
-    """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``), under ``strategy`` if given."""
+    """Stage 1: the ANN trained on the SNR loss (cached in ``ann/``), under ``strategy`` if given;
+    with ``ann: init:`` it starts from :func:`initial_ann` instead of fresh weights."""
+    from kspikese import continuation
+
     def make(folder):
+        start = initial_ann(run, verbose, strategy) if "init" in run.cfg["ann"] else None
         model = build_ann(run.cfg, run.seed)
+        if start is not None:
+            continuation.transfer(start[0], model, start[1])
+            print(f"[stage 1] the ANN continues from {start[1]}", flush=True)
         hybrid.train_ann(model, corpus.training_stream, corpus.validation_stream(), folder,
                          seed=run.seed, verbose=verbose, strategy=strategy,
                          replica_data=corpus.replica_stream,
@@ -257,20 +284,37 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
 
 def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
              data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu",
-             strategy=None):
+             strategy=None, _chain=()):
     """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
     is made; arguments as :func:`reproduce`; only ``strategy``'s chief writes the folder).
+
+    With ``ann: init: {profile: P}`` the run of profile ``P`` (as the file has it: ``overrides``
+    are this run's) is opened first, since the ANN's fingerprint includes ``P``'s;
+    ``run.init_base`` holds it and its corpus.
 
     Returns
     -------
     (TableRun, Corpus)
     """
+    from kspikese import continuation, distribute
+
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    from kspikese import distribute
-
+    init, base, start = cfg["ann"].get("init"), None, None
+    if init and "profile" in init:  # the run of the profile this one continues, opened first
+        chain = (*_chain, cfg["profile"])
+        if init["profile"] in chain:
+            raise configs.ConfigError(f"{cfg['source']}: `ann: init:` profiles continue each "
+                                      f"other in a loop: {' -> '.join((*chain, init['profile']))}")
+        base = open_run(table, seed=seed, data=data, results=results, quick=quick,
+                        data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
+                        profile=init["profile"], strategy=strategy, _chain=chain)
+        start = base[0].fingerprints()["ann"]
+    elif init:
+        start = continuation.named_model(init)[1]
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
-                   writer=distribute.is_writer(strategy))
+                   writer=distribute.is_writer(strategy), init_fingerprint=start)
+    run.init_base = base  # (TableRun, Corpus) of the profile the ANN continues, or None
     run.record_data(corpus.info)
     return run, corpus
 

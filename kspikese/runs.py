@@ -238,14 +238,25 @@ class TableRun(RunFolder):
         Delete the run folder first.
     writer : bool
         Whether this process writes the run folder (:class:`RunFolder`).
+    init_fingerprint : str, optional
+        With ``ann: init:`` (:mod:`kspikese.continuation`): what the ANN starts from (the
+        fingerprint of another profile's ANN stage, or the digest of a named model's weights);
+        it stands in for ``init:`` in the ANN's fingerprint.
     """
 
-    def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True):
+    def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True,
+                 init_fingerprint=None):
         base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
                 "data": data, "recipe": cfg["recipe"], "limits": cfg.get("data", {}),
                 "frame_len": cfg["frame_len"], "batch_size": cfg.get("batch_size", 8),
                 "seed": int(seed)}
-        fps = stage_fingerprints(base, cfg["ann"], cfg["convert"], cfg["finetune"])
+        ann = dict(cfg["ann"])
+        if "init" in ann:
+            if init_fingerprint is None:
+                raise ValueError("a config with `ann: init:` needs the init_fingerprint of what "
+                                 "its ANN starts from (kspikese.pipeline.open_run computes it)")
+            ann["init"] = {"start": init_fingerprint}
+        fps = stage_fingerprints(base, ann, cfg["convert"], cfg["finetune"])
         self.table, self.data, self.results = cfg["table"], data, Path(results)
         self.quick = bool(cfg.get("quick", False))
         self.profile = cfg.get("profile", "cpu")

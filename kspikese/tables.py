@@ -28,6 +28,15 @@ def ann_precision(cfg):
     return (cfg.get("ann") or {}).get("precision", "float32")
 
 
+def init_phrase(cfg):
+    """`` on from <start>`` for an ANN that continues trained weights (``ann: init:``), else ``""``."""
+    init = (cfg.get("ann") or {}).get("init")
+    if not init:
+        return ""
+    return (f" on from profile `{init['profile']}`'s ANN" if "profile" in init
+            else f" on from `{init['model']}`")
+
+
 def stage_losses(cfg):
     """``{"ann": ..., "finetune": ...}``: each stage's loss (:func:`kspikese.losses.describe`)."""
     from kspikese.losses import describe
@@ -101,8 +110,9 @@ def write_table(run, results, runtime_s):
           f"conversion: `{conv.get('activation_scale', 'int16')}`; inference: frames of "
           f"{cfg['frame_len']} with {overlap:.0%} overlap-add"
           f"{' (QUICK run: tiny subset, few steps)' if run.quick else ''}; "
-          f"recipe profile `{run.profile}`; the ANN trained in `{ann_precision(cfg)}` on the "
-          f"loss `{used['ann']}`, the SNN fine-tuned on `{used['finetune']}`.",
+          f"recipe profile `{run.profile}`; the ANN trained{init_phrase(cfg)} in "
+          f"`{ann_precision(cfg)}` on the loss `{used['ann']}`, the SNN fine-tuned on "
+          f"`{used['finetune']}`.",
           "", report.markdown_table(header, rows), ""]
     paper_cols = [c for c in cols if c in paper]
     if paper_cols:
