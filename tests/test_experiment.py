@@ -42,8 +42,11 @@ def test_quick_table_files_and_json_shape(quick_run):
     assert table["paper"]["SNN-Wave-U-Net"]["si_snr"] == 15.33
     md = (out / "table1.md").read_text()
     assert "SYNTHETIC" in md and "NOT our data" in md
-    assert table["ann_precision"] == "float32" and "the ANN trained in `float32`" in md
-    ann_loss = configs.load("table1", quick=True)["ann"].get("loss")  # the file's cpu recipe
+    cpu = configs.load("table1", quick=True)  # the file's cpu recipe; `precision: auto` resolved
+    precision = cpu["ann"].get("precision", "float32")
+    assert table["ann_precision"] == precision and f"the ANN trained in `{precision}`" in md
+    assert table["ann_init"] is None
+    ann_loss = cpu["ann"].get("loss")
     assert table["losses"]["ann"] == losses.describe(ann_loss) and f"on the loss `{losses.describe(ann_loss)}`" in md
     # the firing rates are spikes per neuron per step of the fine-tuned SNN's spiking layers
     rates = json.loads((out / "firing_rates.json").read_text())
