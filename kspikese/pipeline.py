@@ -314,7 +314,7 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
         start = continuation.named_model(init)[1]
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
                    writer=distribute.is_writer(strategy), init_fingerprint=start)
-    run.init_base = base  # (TableRun, Corpus) of the profile the ANN continues, or None
+    run.init_base = base
     run.record_data(corpus.info)
     return run, corpus
 

@@ -244,6 +244,10 @@ class TableRun(RunFolder):
         it stands in for ``init:`` in the ANN's fingerprint.
     """
 
+    #: ``(TableRun, Corpus)`` of the profile whose ANN ``ann: init: {profile: P}`` continues
+    #: (set by :func:`kspikese.pipeline.open_run`), else ``None``
+    init_base = None
+
     def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True,
                  init_fingerprint=None):
         base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
