@@ -19,8 +19,6 @@ The start is copied into the freshly built network tensor by tensor (:func:`tran
 must be the same architecture (the config's ``model`` and ``model_kwargs``).
 """
 
-import json
-
 INIT_KEYS = ("profile", "model", "digest")
 
 
@@ -83,9 +81,9 @@ def shipped_stage(fingerprint, stage="ann", weights_dir=None):
         if name.startswith("snn-"):
             continue
         try:
-            card = json.loads(shipped.card_path(name, weights_dir).read_text())
+            card = shipped.read_card(shipped.card_path(name, weights_dir))
             recorded = card["run"]["stages"][stage]["fingerprint"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (shipped.WeightsError, KeyError, TypeError):
             continue
         if recorded == fingerprint:
             return name

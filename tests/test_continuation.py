@@ -141,9 +141,12 @@ def test_a_start_of_another_architecture_is_refused_naming_the_tensor():
 def test_a_shipped_ann_is_found_by_its_recorded_stage(tmp_path):
     """Only an ANN's card (not an ``snn-`` one, not a card without its weight file) whose
     ``run.stages.ann.fingerprint`` is the one asked for is returned."""
+    from kspikese.shipped import FORMAT
+
     def card(name, fingerprint, weights=True):
         (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"run": {"stages": {"ann": {"fingerprint": fingerprint}}}}))
+            {"format": FORMAT, "keras_config": {}, "weights_file": f"{name}.h5",
+             "weights_sha256": "", "run": {"stages": {"ann": {"fingerprint": fingerprint}}}}))
         if weights:
             (tmp_path / f"{name}.h5").write_bytes(b"")
 
