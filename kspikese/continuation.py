@@ -73,6 +73,32 @@ def named_model(init, weights_dir=None):
     return model, digest
 
 
+def start_fingerprint(table, cfg, seed=0, data="default", _chain=()):
+    """What ``cfg``'s ANN starts from, as the fingerprint that stands in for ``init:`` in its
+    stage's (``None`` without ``init:``); needs no corpus and makes no folder.
+
+    For ``init: {profile: P}`` it is the ANN fingerprint of ``table``'s profile ``P`` (as the
+    file has it, with its own start, recursively); for ``init: {model: ...}`` the digest of
+    the weights (:func:`named_model`).  :class:`kspikese.config.ConfigError` if the profiles
+    continue each other in a loop.
+    """
+    from kspikese import config as configs
+    from kspikese.runs import table_fingerprints
+
+    init = cfg["ann"].get("init")
+    if not init:
+        return None
+    if "model" in init:
+        return named_model(init)[1]
+    chain = (*_chain, cfg["profile"])
+    if init["profile"] in chain:
+        raise configs.ConfigError(f"{cfg['source']}: `ann: init:` profiles continue each other "
+                                  f"in a loop: {' -> '.join((*chain, init['profile']))}")
+    base = configs.load(table, quick=cfg.get("quick", False), profile=init["profile"])
+    start = start_fingerprint(table, base, seed, data, chain)
+    return table_fingerprints(base, seed, data, start)["ann"]
+
+
 def shipped_stage(fingerprint, stage="ann", weights_dir=None):
     """The shipped ANN whose card records ``stage`` with ``fingerprint``, or ``None``."""
     from kspikese import shipped

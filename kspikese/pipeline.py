@@ -57,19 +57,19 @@ def initial_ann(run, verbose=2, strategy=None):
     """``(model, what)``: the trained ANN the config's ``ann: init:`` continues, and a phrase
     naming it (:mod:`kspikese.continuation`).  Another profile's ANN is loaded when done, taken
     from the shipped ANN whose card records its fingerprint when not, trained first otherwise."""
-    from kspikese import continuation, hub
+    from kspikese import continuation, distribute, hub
 
     init = run.cfg["ann"]["init"]
     if "model" in init:
         model, digest = continuation.named_model(init)
         return model, f"{init['model']!r} (weights digest {digest})"
     base, base_corpus = run.init_base
-    fingerprint = base.fingerprints()["ann"]
-    what = f"profile `{init['profile']}`'s ANN (stage {fingerprint})"
+    what = f"profile `{init['profile']}`'s ANN (stage {run.init_fingerprint})"
     if not base.stage_done("ann") and base.shared_stage("ann") is None:
-        name = continuation.shipped_stage(fingerprint)
+        name = continuation.shipped_stage(run.init_fingerprint)
         if name is not None:
             return hub.load(name, ann=True)[0], f"{what}, the shipped `{name}` (float16 weights)"
+    base = base.reopened(writer=distribute.is_writer(strategy))  # opened read-only by open_run
     return train_ann(base, base_corpus, verbose, strategy), f"{what} in {base.dir}"
 
 
@@ -284,13 +284,13 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
 
 def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
              data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu",
-             strategy=None, _chain=()):
+             strategy=None, _writer=True):
     """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
     is made; arguments as :func:`reproduce`; only ``strategy``'s chief writes the folder).
 
-    With ``ann: init: {profile: P}`` the run of profile ``P`` (as the file has it: ``overrides``
-    are this run's) is opened first, since the ANN's fingerprint includes ``P``'s;
-    ``run.init_base`` holds it and its corpus.
+    With ``ann: init: {profile: P}`` the ANN's fingerprint includes ``P``'s
+    (:func:`kspikese.continuation.start_fingerprint`; ``overrides`` are this run's, not
+    ``P``'s), and ``run.init_base`` holds ``P``'s run, opened read-only, and its corpus.
 
     Returns
     -------
@@ -300,21 +300,14 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
 
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    init, base, start = cfg["ann"].get("init"), None, None
-    if init and "profile" in init:  # the run of the profile this one continues, opened first
-        chain = (*_chain, cfg["profile"])
-        if init["profile"] in chain:
-            raise configs.ConfigError(f"{cfg['source']}: `ann: init:` profiles continue each "
-                                      f"other in a loop: {' -> '.join((*chain, init['profile']))}")
-        base = open_run(table, seed=seed, data=data, results=results, quick=quick,
-                        data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
-                        profile=init["profile"], strategy=strategy, _chain=chain)
-        start = base[0].fingerprints()["ann"]
-    elif init:
-        start = continuation.named_model(init)[1]
+    start = continuation.start_fingerprint(table, cfg, seed, data)
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
-                   writer=distribute.is_writer(strategy), init_fingerprint=start)
-    run.init_base = base
+                   writer=_writer and distribute.is_writer(strategy), init_fingerprint=start)
+    init = cfg["ann"].get("init")
+    if init and "profile" in init:  # read-only: initial_ann reopens it if it must train it
+        run.init_base = open_run(table, seed=seed, data=data, results=results, quick=quick,
+                                 data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
+                                 profile=init["profile"], strategy=strategy, _writer=False)
     run.record_data(corpus.info)
     return run, corpus
 

@@ -221,6 +221,22 @@ def _scratch_dir():
     return _SCRATCH[0]
 
 
+def table_fingerprints(cfg, seed=0, data="default", init_fingerprint=None):
+    """``{stage: fingerprint}`` of a table run of ``cfg`` (:func:`stage_fingerprints`), made
+    without a folder; ``init_fingerprint`` as :class:`TableRun`."""
+    base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
+            "data": data, "recipe": cfg["recipe"], "limits": cfg.get("data", {}),
+            "frame_len": cfg["frame_len"], "batch_size": cfg.get("batch_size", 8),
+            "seed": int(seed)}
+    ann = dict(cfg["ann"])
+    if "init" in ann:
+        if init_fingerprint is None:
+            raise ValueError("a config with `ann: init:` needs the init_fingerprint of what "
+                             "its ANN starts from (kspikese.continuation.start_fingerprint)")
+        ann["init"] = {"start": init_fingerprint}
+    return stage_fingerprints(base, ann, cfg["convert"], cfg["finetune"])
+
+
 class TableRun(RunFolder):
     """The run of one table: ``results/runs/<table>[-quick][-<profile>]-<data>-seed<S>/``.
 
@@ -250,19 +266,19 @@ class TableRun(RunFolder):
 
     def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True,
                  init_fingerprint=None):
-        base = {"model": cfg["model"], "model_kwargs": cfg.get("model_kwargs", {}),
-                "data": data, "recipe": cfg["recipe"], "limits": cfg.get("data", {}),
-                "frame_len": cfg["frame_len"], "batch_size": cfg.get("batch_size", 8),
-                "seed": int(seed)}
-        ann = dict(cfg["ann"])
-        if "init" in ann:
-            if init_fingerprint is None:
-                raise ValueError("a config with `ann: init:` needs the init_fingerprint of what "
-                                 "its ANN starts from (kspikese.pipeline.open_run computes it)")
-            ann["init"] = {"start": init_fingerprint}
-        fps = stage_fingerprints(base, ann, cfg["convert"], cfg["finetune"])
+        fps = table_fingerprints(cfg, seed, data, init_fingerprint)
         self.table, self.data, self.results = cfg["table"], data, Path(results)
         self.quick = bool(cfg.get("quick", False))
         self.profile = cfg.get("profile", "cpu")
+        self.init_fingerprint = init_fingerprint
         folder = self.results / "runs" / run_name(self.table, data, seed, self.quick, self.profile)
         super().__init__(folder, fps, force=force, cfg=cfg, seed=seed, writer=writer, share=True)
+
+    def reopened(self, writer):
+        """The same run opened again, as ``writer`` or not (``run.json`` read afresh)."""
+        run = TableRun(self.cfg, self.seed, self.data, self.results, writer=writer,
+                       init_fingerprint=self.init_fingerprint)
+        run.init_base = self.init_base
+        if "data" in self.state:
+            run.record_data(self.state["data"])
+        return run

@@ -41,12 +41,15 @@ def test_a_continued_ann_starts_from_the_other_profiles_trained_ann(chain, capsy
     """The continued stage trains the profile it names first, copies its weights and trains on
     (here at learning rate 0, so it ends where it started); a fresh start differs from it."""
     run, corpus = open_chain(chain, "longer")
-    base_run, base_corpus = run.init_base
+    base_run, _ = run.init_base
     assert base_run.dir.name == "table1-quick-default-seed0" and run.dir != base_run.dir
+    assert not base_run.dir.exists()  # opened read-only: made only when its ANN must be trained
     ann = pipeline.train_ann(run, corpus, verbose=0)
     out = capsys.readouterr().out
     assert "[stage 1] the ANN continues from profile `cpu`'s ANN" in out
+    base_run, base_corpus = open_chain(chain, "cpu")
     assert base_run.stage_done("ann") and run.stage_done("ann")
+    assert base_run.fingerprints()["ann"] == run.init_fingerprint
     base_ann = pipeline.train_ann(base_run, base_corpus, verbose=0)  # loaded, not trained again
     for a, b in zip(ann.get_weights(), base_ann.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)

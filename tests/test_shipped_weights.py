@@ -58,29 +58,27 @@ def test_enhance_cli_works_out_of_the_box_with_the_default_model(tmp_path):
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, 88200, "PCM_24")
 
 
-def recipe_fingerprints(table, profile, results, precision=None):
+def recipe_fingerprints(table, profile, precision=None):
     """The stage fingerprints a run of ``table``'s ``profile`` records (no corpus needed), with
     the ANN's arithmetic set to ``precision`` (``precision: auto`` depends on the machine)."""
     from kspikese import config as configs
-    from kspikese.runs import TableRun
+    from kspikese import continuation
+    from kspikese.runs import table_fingerprints
 
     overrides = {"ann": {"precision": precision}} if precision else None
     cfg = configs.load(table, profile=profile, overrides=overrides)
-    init = cfg["ann"].get("init")
-    assert init is None or "profile" in init, "a named-model start is pinned by its digest"
-    start = recipe_fingerprints(table, init["profile"], results)["ann"] if init else None
-    return TableRun(cfg, results=results, init_fingerprint=start).fingerprints()
+    return table_fingerprints(cfg, init_fingerprint=continuation.start_fingerprint(table, cfg))
 
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="shipped before Table 3's cpu "
                                             "recipe became bfloat16 and 4,000 steps"))
     if W.source_table(n) == "table3" else n for n in W.SHIPPED])
-def test_each_shipped_model_comes_from_its_tables_recipe_as_committed(name, tmp_path):
+def test_each_shipped_model_comes_from_its_tables_recipe_as_committed(name):
     """The stages a card records are the ones its table's profile, as the YAML now has it,
     would make: a recipe changed without shipping again fails here."""
     card = W.read_card(W.card_path(name))
-    expected = recipe_fingerprints(card["table"], card["config"]["profile"], tmp_path,
+    expected = recipe_fingerprints(card["table"], card["config"]["profile"],
                                    card["config"]["ann"].get("precision", "float32"))
     recorded = {stage: card["run"]["stages"][stage]["fingerprint"]
                 for stage in ("ann", "convert", "finetune")}
