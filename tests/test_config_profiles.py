@@ -22,8 +22,11 @@ def test_profiles_merge_over_the_file_and_quick_merges_last():
     assert "profiles" not in paper
     quick_paper = configs.load("table1", quick=True, profile="paper")
     assert quick_paper["ann"]["epochs"] == 2  # quick wins over the profile
+    # table3's ship profile trains ship-base's ANN on, converts at the cpu point, and adds music
     ship = configs.load("table3", profile="ship")
-    assert ship["ann"]["schedule"] == "cosine" and ship["ann"]["clipnorm"] == 5.0
+    assert ship["ann"]["init"] == {"profile": "ship-base"} and ship["ann"]["schedule"] == "cosine"
+    assert ship["convert"] == configs.load("table3")["convert"]
+    assert ship["data"]["train"] == {"mixing": "dynamic", "sampling": "voice", "extra_noise": ["music"]}
     # table1's ship profile is the shipped SNN's quality point: a higher target, and the fine-tune
     # without the cpu recipe's spike penalty and rate budget; the rest of the conversion is cpu's
     ship1 = configs.load("table1", profile="ship")

@@ -70,10 +70,7 @@ def recipe_fingerprints(table, profile, precision=None):
     return table_fingerprints(cfg, init_fingerprint=continuation.start_fingerprint(table, cfg))
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="shipped before Table 3's cpu "
-                                            "recipe became bfloat16 and 4,000 steps"))
-    if W.source_table(n) == "table3" else n for n in W.SHIPPED])
+@pytest.mark.parametrize("name", W.SHIPPED)
 def test_each_shipped_model_comes_from_its_tables_recipe_as_committed(name):
     """The stages a card records are the ones its table's profile, as the YAML now has it,
     would make: a recipe changed without shipping again fails here."""
