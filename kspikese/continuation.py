@@ -73,14 +73,32 @@ def named_model(init, weights_dir=None):
     return model, digest
 
 
+def base_profile(cfg, chain=()):
+    """The profile whose ANN ``cfg``'s ``init: {profile: P}`` continues (``None`` for no
+    ``init:`` or ``init: {model: ...}``), and the chain of profiles with ``cfg``'s added.
+
+    ``chain`` holds the profiles already on the way here; :class:`kspikese.config.ConfigError`
+    if ``P`` is one of them or ``cfg``'s own (the profiles continue each other in a loop).
+    """
+    from kspikese import config as configs
+
+    init = cfg["ann"].get("init")
+    if not init or "profile" not in init:
+        return None, chain
+    chain = (*chain, cfg["profile"])
+    if init["profile"] in chain:
+        raise configs.ConfigError(f"{cfg['source']}: `ann: init:` profiles continue each other "
+                                  f"in a loop: {' -> '.join((*chain, init['profile']))}")
+    return init["profile"], chain
+
+
 def start_fingerprint(table, cfg, seed=0, data="default", _chain=()):
     """What ``cfg``'s ANN starts from, as the fingerprint that stands in for ``init:`` in its
     stage's (``None`` without ``init:``); needs no corpus and makes no folder.
 
     For ``init: {profile: P}`` it is the ANN fingerprint of ``table``'s profile ``P`` (as the
-    file has it, with its own start, recursively); for ``init: {model: ...}`` the digest of
-    the weights (:func:`named_model`).  :class:`kspikese.config.ConfigError` if the profiles
-    continue each other in a loop.
+    file has it, with its own start, recursively, :func:`base_profile`); for ``init: {model:
+    ...}`` the digest of the weights (:func:`named_model`).
     """
     from kspikese import config as configs
     from kspikese.runs import table_fingerprints
@@ -90,11 +108,8 @@ def start_fingerprint(table, cfg, seed=0, data="default", _chain=()):
         return None
     if "model" in init:
         return named_model(init)[1]
-    chain = (*_chain, cfg["profile"])
-    if init["profile"] in chain:
-        raise configs.ConfigError(f"{cfg['source']}: `ann: init:` profiles continue each other "
-                                  f"in a loop: {' -> '.join((*chain, init['profile']))}")
-    base = configs.load(table, quick=cfg.get("quick", False), profile=init["profile"])
+    profile, chain = base_profile(cfg, _chain)
+    base = configs.load(table, quick=cfg.get("quick", False), profile=profile)
     start = start_fingerprint(table, base, seed, data, chain)
     return table_fingerprints(base, seed, data, start)["ann"]
 

@@ -284,13 +284,13 @@ def reproduce(table, *, seed=0, data="default", results="results", quick=False, 
 
 def open_run(table, *, seed=0, data="default", results="results", quick=False, force=False,
              data_dir=None, vctk_root=None, timit_root=None, overrides=None, profile="cpu",
-             strategy=None, _writer=True):
+             strategy=None, _writer=True, _chain=()):
     """The config, corpus and run folder of ``table`` (the corpus is checked before the folder
     is made; arguments as :func:`reproduce`; only ``strategy``'s chief writes the folder).
 
-    With ``ann: init: {profile: P}`` the ANN's fingerprint includes ``P``'s
-    (:func:`kspikese.continuation.start_fingerprint`; ``overrides`` are this run's, not
-    ``P``'s), and ``run.init_base`` holds ``P``'s run, opened read-only, and its corpus.
+    With ``ann: init: {profile: P}`` ``run.init_base`` holds ``P``'s run, opened read-only
+    (``overrides`` are this run's, not ``P``'s), and its corpus; the ANN's fingerprint includes
+    ``P``'s ANN fingerprint (:mod:`kspikese.continuation`).
 
     Returns
     -------
@@ -300,14 +300,18 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
 
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    start = continuation.start_fingerprint(table, cfg, seed, data)
+    base_profile, chain = continuation.base_profile(cfg, _chain)
+    base = None
+    if base_profile is None:  # no init, or a named model's weights digest
+        start = continuation.start_fingerprint(table, cfg, seed, data)
+    else:  # read-only: initial_ann reopens it if it must train it
+        base = open_run(table, seed=seed, data=data, results=results, quick=quick,
+                        data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
+                        profile=base_profile, strategy=strategy, _writer=False, _chain=chain)
+        start = base[0].fingerprints()["ann"]
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
                    writer=_writer and distribute.is_writer(strategy), init_fingerprint=start)
-    init = cfg["ann"].get("init")
-    if init and "profile" in init:  # read-only: initial_ann reopens it if it must train it
-        run.init_base = open_run(table, seed=seed, data=data, results=results, quick=quick,
-                                 data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
-                                 profile=init["profile"], strategy=strategy, _writer=False)
+    run.init_base = base
     run.record_data(corpus.info)
     return run, corpus
 
