@@ -60,9 +60,8 @@ def initial_ann(run, verbose=2, strategy=None):
     from kspikese import continuation, distribute, hub
 
     init = run.cfg["ann"]["init"]
-    if "model" in init:
-        model, digest = continuation.named_model(init)
-        return model, f"{init['model']!r} (weights digest {digest})"
+    if "model" in init:  # loaded and checked by open_run
+        return run.init_model, f"{init['model']!r} (weights digest {run.init_fingerprint})"
     base, base_corpus = run.init_base
     what = f"profile `{init['profile']}`'s ANN (stage {run.init_fingerprint})"
     if not base.stage_done("ann") and base.shared_stage("ann") is None:
@@ -290,7 +289,8 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
 
     With ``ann: init: {profile: P}`` ``run.init_base`` holds ``P``'s run, opened read-only
     (``overrides`` are this run's, not ``P``'s), and its corpus; the ANN's fingerprint includes
-    ``P``'s ANN fingerprint (:mod:`kspikese.continuation`).
+    ``P``'s ANN fingerprint (:mod:`kspikese.continuation`).  With ``init: {model: ...}``
+    ``run.init_model`` holds the named model, loaded once, and the fingerprint its digest.
 
     Returns
     -------
@@ -301,17 +301,17 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
     base_profile, chain = continuation.base_profile(cfg, _chain)
-    base = None
-    if base_profile is None:  # no init, or a named model's weights digest
-        start = continuation.start_fingerprint(table, cfg, seed, data)
-    else:  # read-only: initial_ann reopens it if it must train it
+    base = named = start = None
+    if "model" in (cfg["ann"].get("init") or {}):  # start: the named weights' digest
+        named, start = continuation.named_model(cfg["ann"]["init"])
+    elif base_profile is not None:  # read-only: initial_ann reopens it if it must train it
         base = open_run(table, seed=seed, data=data, results=results, quick=quick,
                         data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
                         profile=base_profile, strategy=strategy, _writer=False, _chain=chain)
         start = base[0].fingerprints()["ann"]
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
                    writer=_writer and distribute.is_writer(strategy), init_fingerprint=start)
-    run.init_base = base
+    run.init_base, run.init_model = base, named
     run.record_data(corpus.info)
     return run, corpus
 

@@ -263,6 +263,8 @@ class TableRun(RunFolder):
     #: ``(TableRun, Corpus)`` of the profile whose ANN ``ann: init: {profile: P}`` continues
     #: (set by :func:`kspikese.pipeline.open_run`), else ``None``
     init_base = None
+    #: the model ``ann: init: {model: ...}`` names, loaded by :func:`kspikese.pipeline.open_run`
+    init_model = None
 
     def __init__(self, cfg, seed=0, data="default", results="results", force=False, writer=True,
                  init_fingerprint=None):
@@ -278,7 +280,7 @@ class TableRun(RunFolder):
         """The same run opened again, as ``writer`` or not (``run.json`` read afresh)."""
         run = TableRun(self.cfg, self.seed, self.data, self.results, writer=writer,
                        init_fingerprint=self.init_fingerprint)
-        run.init_base = self.init_base
+        run.init_base, run.init_model = self.init_base, self.init_model
         if "data" in self.state:
             run.record_data(self.state["data"])
         return run
