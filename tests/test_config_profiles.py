@@ -51,6 +51,21 @@ def test_every_paper_profile_trains_as_the_paper_and_quick_warms_up_within_its_s
     assert quick.get("warmup_steps", 0) <= quick["epochs"] * quick["steps_per_epoch"]
 
 
+def test_table2_takes_table1s_loss_and_conversion_and_its_paper_and_ship_keep_theirs():
+    """Table 2 (the same network on `timit-ssn`) trains and converts as Table 1's `cpu` recipe;
+    its `paper` and `ship` profiles keep the SNR loss and one target for every layer."""
+    one, two = configs.load("table1"), configs.load("table2")
+    assert two["ann"]["loss"] == one["ann"]["loss"] and two["ann"]["loss"]["stoi_weight"] > 0
+    assert two["convert"] == one["convert"] and two["convert"]["allocation"] == "measured"
+    assert two["finetune"]["loss"] == one["finetune"]["loss"]
+    assert two["finetune"].get("max_events_per_mac") is None  # Table 1's budget did not carry over
+    for profile in ("paper", "ship"):
+        cfg = configs.load("table2", profile=profile)
+        assert "loss" not in cfg["ann"] and "loss" not in cfg["finetune"]  # the SNR loss
+        assert (cfg["convert"]["target_spikes"], cfg["convert"]["allocation"]) == (20, "uniform")
+        assert cfg["ann"].get("precision", "float32") == "float32"
+
+
 def test_unknown_profile_names_the_file_and_the_known_ones():
     with pytest.raises(configs.ConfigError, match=r"table1\.yaml: unknown profile 'gpu'; known: cpu, paper, ship"):
         configs.load("table1", profile="gpu")
