@@ -47,6 +47,7 @@ def test_every_paper_profile_trains_as_the_paper_and_quick_warms_up_within_its_s
     assert paper_ft.get("max_events_per_mac") is None  # the paper keeps its best epoch, at any cost
     assert not (paper_ft.get("spike_penalty") or {}).get("weight")
     assert paper_ft.get("loss") in (None, "snr")
+    assert not paper_ft.get("teacher")  # the paper fine-tunes towards the clean speech
     quick = configs.load(table, quick=True)["ann"]
     assert quick.get("warmup_steps", 0) <= quick["epochs"] * quick["steps_per_epoch"]
 
