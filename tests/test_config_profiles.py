@@ -65,6 +65,8 @@ def test_table2_takes_table1s_loss_and_conversion_and_its_paper_and_ship_keep_th
         assert "loss" not in cfg["ann"] and "loss" not in cfg["finetune"]  # the SNR loss
         assert (cfg["convert"]["target_spikes"], cfg["convert"]["allocation"]) == (20, "uniform")
         assert cfg["ann"].get("precision", "float32") == "float32"
+        assert not cfg["finetune"].get("teacher")  # clean targets, unlike the cpu fine-tune's
+    assert two["finetune"]["teacher"] == 1.0
 
 
 def test_unknown_profile_names_the_file_and_the_known_ones():
