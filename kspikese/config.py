@@ -153,11 +153,14 @@ def _finetune_only(cfg, path, key, why, check_value):
 
 def check_teacher(cfg, path):
     """``finetune: teacher:`` (the share of the ANN's output in the fine-tune's targets,
-    :mod:`kspikese.teacher`) must be a number in [0, 1]; only the fine-tune has a teacher."""
+    :mod:`kspikese.teacher`) must be a number in [0, 1]; only the fine-tune has a teacher.
+    ``0`` (clean targets, the default) is dropped, so it fingerprints as a fine-tune section
+    without the key (e.g. a profile that sets it back from the `cpu` recipe's teacher)."""
     from kspikese.teacher import share
 
-    _finetune_only(cfg, path, "teacher", "the teacher is the trained ANN; it belongs to "
-                   "`finetune:`", share)
+    if _finetune_only(cfg, path, "teacher", "the teacher is the trained ANN; it belongs to "
+                      "`finetune:`", share) and share(cfg["finetune"]["teacher"]) == 0.0:
+        del cfg["finetune"]["teacher"]
 
 
 def check_precision(cfg, path):

@@ -300,14 +300,15 @@ def open_run(table, *, seed=0, data="default", results="results", quick=False, f
 
     cfg = configs.load(table, quick=quick, overrides=overrides, profile=profile)
     corpus = open_corpus(cfg, data, data_dir, vctk_root, timit_root, seed=seed)
-    base_profile, chain = continuation.base_profile(cfg, _chain)
+    init = cfg["ann"].get("init") or {}
+    base_name, chain = continuation.base_profile(cfg, _chain)
     base = named = start = None
-    if "model" in (cfg["ann"].get("init") or {}):  # start: the named weights' digest
-        named, start = continuation.named_model(cfg["ann"]["init"])
-    elif base_profile is not None:  # read-only: initial_ann reopens it if it must train it
+    if "model" in init:  # start: the named weights' digest
+        named, start = continuation.named_model(init)
+    elif base_name is not None:  # read-only: initial_ann reopens it if it must train it
         base = open_run(table, seed=seed, data=data, results=results, quick=quick,
                         data_dir=data_dir, vctk_root=vctk_root, timit_root=timit_root,
-                        profile=base_profile, strategy=strategy, _writer=False, _chain=chain)
+                        profile=base_name, strategy=strategy, _writer=False, _chain=chain)
         start = base[0].fingerprints()["ann"]
     run = TableRun(cfg, seed=seed, data=data, results=results, force=force,
                    writer=_writer and distribute.is_writer(strategy), init_fingerprint=start)

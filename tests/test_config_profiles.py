@@ -92,6 +92,9 @@ def test_default_loss_settings_are_dropped_so_fingerprints_stay():
     assert zero == {k: v for k, v in with_term.items() if k != "stoi_weight"}
     snr = configs.load("table1", overrides={"ann": {"loss": "snr"}, "finetune": {"loss": "snr"}})
     assert "loss" not in snr["ann"] and "loss" not in snr["finetune"]
+    # clean targets (teacher 0) fingerprint as no teacher; the cpu recipe of Table 4 has one
+    assert configs.load("table4")["finetune"]["teacher"] == 1.0
+    assert "teacher" not in configs.load("table4", overrides={"finetune": {"teacher": 0.0}})["finetune"]
 
 
 def test_run_folder_names_the_profile():
