@@ -26,7 +26,7 @@ STRATEGY   ?= default
 TRAIN_FLAGS = $(RUN_FLAGS) --strategy $(STRATEGY)
 
 .PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
-        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search pareto ship-weights \
+        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search pareto score ship-weights \
         nengo-env nengo
 
 help:  ## list the targets
@@ -73,6 +73,11 @@ omega-search: install  ## the paper's grid over omega (dt), x input scale
 PARETO_TABLE ?= table1
 pareto: install  ## accuracy-energy front of $(PARETO_TABLE)'s SNN over the rate-control knobs -> results/pareto/
 	$(PY) -m kspikese pareto --table $(PARETO_TABLE) $(RUN_FLAGS) $(if $(PARETO_ANN),--ann $(PARETO_ANN))
+
+SCORE_TABLE ?= table1
+SPLIT ?= valid
+score: install  ## $(SCORE_TABLE)'s finished run scored on its $(SPLIT) split -> results/runs/<run>/scores-$(SPLIT).md
+	$(PY) -m kspikese score $(SCORE_TABLE) --split $(SPLIT) $(filter-out --force,$(RUN_FLAGS)) --data-dir $(DATA_DIR)
 
 energy: install  ## Table 5: Joules per inference, ANN vs SNN
 	$(PY) -m kspikese energy $(RUN_FLAGS)

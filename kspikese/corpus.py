@@ -10,7 +10,8 @@ hands out what the stages need:
   dynamic`` examples mixed afresh (:mod:`kspikese.data.dynamic`, seeded by (seed, epoch, step));
 - ``validation_stream()``: the validation frames in a fixed order;
 - ``calibration_frames(n)``: noisy training frames for data-based normalisation;
-- ``test_utterances()``: whole test utterances ``(name, clean, noisy)`` for evaluation.
+- ``test_utterances()``: whole test utterances ``(name, clean, noisy)`` for evaluation;
+  ``utterances(split)`` those of any split (``kspikese score`` reads the validation split).
 """
 
 import json
@@ -159,6 +160,13 @@ class Corpus:
         if self._test_audio is None:
             self._test_audio = load_pairs(self.test)
         return self._test_audio
+
+    def utterances(self, split):
+        """Whole utterances ``[(name, clean, noisy)]`` of ``split`` (``"train"``, ``"valid"``
+        or ``"test"``; the test split's are kept once read)."""
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+        return self.test_utterances() if split == "test" else load_pairs(getattr(self, split))
 
 
 def load_pairs(pairs):

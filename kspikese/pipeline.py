@@ -169,32 +169,38 @@ def enhance_all(model, audios, cfg):
                                     batch_size=batch_size) for a in audios]
 
 
-def evaluate_columns(run, corpus, models_by_stage, workers=2):
-    """Metrics of every column on whole test utterances: ``{column: {"means", "rows", ...}}``.
+def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metrics=None):
+    """Metrics of the columns on whole utterances of ``split``: ``{column: {"means", "rows", ...}}``.
 
-    A column's result is cached in ``eval/<column>.json`` under the fingerprint of the test set,
-    the metrics, the inference settings and the column's stage.
+    The columns are ``Noisy`` and those whose stage is in ``models_by_stage`` (the table passes
+    all four).  A column's result is cached in ``eval/<column>.json`` (``eval-<split>/`` for a
+    split other than the test set) under the fingerprint of the utterances, the metrics, the
+    inference settings and the column's stage.  ``metrics`` defaults to the config's
+    ``eval: metrics:`` (all eleven when unset).
     """
     import json
 
     from kspikese.metrics import evaluate_set
 
-    test = corpus.test_utterances()
-    metrics = run.cfg["eval"].get("metrics")
-    test_fp = configs.fingerprint([n for n, _, _ in test], metrics, eval_settings(run.cfg))
+    utterances = corpus.utterances(split)
+    metrics = run.cfg["eval"].get("metrics") if metrics is None else list(metrics)
+    set_fp = configs.fingerprint([n for n, _, _ in utterances], metrics, eval_settings(run.cfg))
+    folder = run.dir / ("eval" if split == "test" else f"eval-{split}")
     results = {}
     for column, stage in column_stages(run.cfg).items():
-        fp = [test_fp, run.fingerprints()[stage] if stage else ""]
-        path = run.dir / "eval" / f"{column.replace(' ', '_')}.json"
+        if stage is not None and stage not in models_by_stage:
+            continue
+        fp = [set_fp, run.fingerprints()[stage] if stage else ""]
+        path = folder / f"{column.replace(' ', '_')}.json"
         if path.exists():
             cached = json.loads(path.read_text())
             if cached.get("fingerprint") == fp:
                 results[column] = cached
                 continue
         t0 = time.perf_counter()
-        noisy = [n for _, _, n in test]
+        noisy = [n for _, _, n in utterances]
         outs = noisy if stage is None else enhance_all(models_by_stage[stage], noisy, run.cfg)
-        rows, means = evaluate_set([(n, clean, out) for (n, clean, _), out in zip(test, outs)],
+        rows, means = evaluate_set([(n, clean, out) for (n, clean, _), out in zip(utterances, outs)],
                                    workers=workers, metrics=metrics)
         results[column] = {"fingerprint": fp, "means": means, "rows": rows,
                            "seconds": round(time.perf_counter() - t0, 1)}

@@ -227,3 +227,77 @@ def test_finetune_with_a_teacher_redoes_only_stage_3_and_loads_the_runs_ann(quic
     out = capsys.readouterr().out
     assert "[stage 3]" in out and "[stage 1]" not in out and "[stage 2]" not in out
     assert run.stage_done("finetune") and run.cfg["finetune"]["teacher"] == 1.0
+
+
+def test_score_reads_the_runs_models_on_the_validation_split(quick_run, tmp_path, capsys):
+    """``kspikese score``: the noisy input and each stage on whole validation utterances through
+    the inference path, equal to SI-SNR computed here by hand; cached on a second call; the test
+    split shares the table's evaluation."""
+    import shutil
+
+    from kspikese import models, pipeline
+    from kspikese.corpus import load_pairs
+    from kspikese.metrics.snr import si_snr
+
+    root, _ = quick_run
+    shutil.copytree(root / "results", tmp_path / "results")
+    results = tmp_path / "results"
+    argv = ["score", "table1", "--quick", "--results", str(results), "--data-dir",
+            str(root / "data"), "--metric-workers", "1", "--metrics", "si_snr,stoi",
+            "--stages", "ann,finetune"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("[eval]") == 3
+    run_dir = results / "runs" / "table1-quick-default-seed0"
+    payload = json.loads((run_dir / "scores-valid.json").read_text())
+    assert payload["columns"] == ["Noisy", "Wave-U-Net", "SNN-Wave-U-Net"]
+    assert payload["split"] == "valid" and set(payload["means"]["Noisy"]) == {"si_snr", "stoi"}
+    run, corpus = pipeline.open_run("table1", quick=True, results=results,
+                                    data_dir=root / "data", _writer=False)
+    valid = load_pairs(corpus.valid)
+    assert [r[0] for r in payload["si_snr_by_voice"]][-1] == "all"
+    noisy = np.mean([si_snr(c, n) for _, c, n in valid])
+    assert payload["means"]["Noisy"]["si_snr"] == pytest.approx(noisy, abs=1e-4)
+    ann = models.load_model(run.path("ann"))
+    outs = pipeline.enhance_all(ann, [n for _, _, n in valid], run.cfg)
+    by_hand = np.mean([si_snr(c, o) for (_, c, _), o in zip(valid, outs)])
+    assert payload["means"]["Wave-U-Net"]["si_snr"] == pytest.approx(by_hand, abs=1e-3)
+    assert "| SI-SNR (dB) |" in (run_dir / "scores-valid.md").read_text()
+    assert main(argv) == 0 and "[eval]" not in capsys.readouterr().out  # cached
+    # the test split with the table's metrics is the table's own evaluation, read from eval/
+    assert main(argv[:-4] + ["--split", "test"]) == 0
+    assert "[eval]" not in capsys.readouterr().out
+    table = json.loads((results / "table1" / "table1.json").read_text())
+    test = json.loads((run_dir / "scores-test.json").read_text())
+    assert test["means"]["SNN-Wave-U-Net"]["si_snr"] == pytest.approx(
+        table["metrics"]["SNN-Wave-U-Net"]["si_snr"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--stages", "ann,teacher"], "--stages: expected names from ann, convert, random, finetune"),
+    (["--force"], "--force: score trains nothing"),
+    (["--metrics", "si_snr,mos"], "--metrics: .*unknown"),
+    (["--seed", "5"], "no run folder .*table1-quick-default-seed5 .*kspikese reproduce table1"),
+])
+def test_score_names_what_it_cannot_score_before_writing(quick_run, capsys, extra, message):
+    root, _ = quick_run
+    before = sorted(p.name for p in (root / "results" / "runs").iterdir())
+    argv = ["score", "table1", "--quick", "--results", str(root / "results"), "--data-dir",
+            str(root / "data"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kspikese score: error: ") and re.search(message, err), err
+    assert sorted(p.name for p in (root / "results" / "runs").iterdir()) == before
+
+
+def test_score_refuses_a_stage_the_config_has_not_made(quick_run, tmp_path):
+    from kspikese.score import ScoreError, score_run
+
+    root, _ = quick_run
+    text = (configs.EXPERIMENTS_DIR / "table1.yaml").read_text()
+    assert "\nfinetune: {lr: 0.00001," in text
+    changed = tmp_path / "table1.yaml"  # the same table with another fine-tune rate
+    changed.write_text(text.replace("\nfinetune: {lr: 0.00001,", "\nfinetune: {lr: 0.00002,"))
+    with pytest.raises(ScoreError, match="stage finetune is not done"):
+        score_run(str(changed), quick=True, results=root / "results", data_dir=root / "data")
+    assert not list((root / "results" / "runs" / "table1-quick-default-seed0").glob("scores-*"))
