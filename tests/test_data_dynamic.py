@@ -108,7 +108,7 @@ def test_fixed_is_the_default_and_reads_the_written_frames(root):
     ({"mixing": "dynamic", "augment": {"eq": {"probability": 2}}}, r"data.train.augment.eq.probability: expected a number in \[0, 1\]"),
     ({"mixing": "dynamic", "examples_per_epoch": 0}, r"examples_per_epoch: expected a positive"),
     ({"augment": {"speed": [0.9, 1.1]}}, r"apply only to mixing: dynamic"),
-    ({"mixing": "dynamic", "sampling": "speaker"}, r"data.train.sampling: expected one of \['length', 'voice'\]"),
+    ({"mixing": "dynamic", "sampling": "speaker"}, r"data.train.sampling: expected one of \['length', 'voice', 'family'\]"),
     ({"sampling": "voice"}, r"apply only to mixing: dynamic"),
 ])
 def test_bad_options_name_the_key(tmp_path, train, match):
@@ -219,6 +219,53 @@ def test_utterance_cdf_by_length_and_by_voice():
     # voice a: 1 + 3 = 4 units, voice b: 4 + 2 = 6 units; each voice 1/2, shared by length
     p = np.diff(utterance_cdf(lengths, ["a", "a", "b", "b"]), prepend=0)
     assert np.allclose(p, [0.5 * 1 / 4, 0.5 * 3 / 4, 0.5 * 4 / 6, 0.5 * 2 / 6])
+
+
+def test_utterance_cdf_by_family_then_voice():
+    from kspikese.data.dynamic import utterance_cdf
+
+    lengths = [1.0, 3.0, 4.0, 2.0, 5.0]
+    # family y (voice c alone) gets 1/2; family x's voices a and b 1/4 each, shared by length
+    p = np.diff(utterance_cdf(lengths, ["a", "a", "b", "b", "c"], ["x", "x", "x", "x", "y"]),
+                prepend=0)
+    assert np.allclose(p, [0.25 * 1 / 4, 0.25 * 3 / 4, 0.25 * 4 / 6, 0.25 * 2 / 6, 0.5])
+    with pytest.raises(ValueError, match="a voice belongs to more than one family"):
+        utterance_cdf(lengths, ["a", "a", "b", "b", "c"], ["x", "y", "x", "x", "y"])
+
+
+def test_voice_families_come_from_the_manifests_packages():
+    from kspikese.data.dynamic import voice_families
+    from kspikese.data.pairs import CorpusError
+
+    manifest = {"speakers": {"en_US_f_Allison": {"package": "asterisk-core-sounds-en-g722"},
+                             "hw_Pirate": {"package": "hedgewars-data"}, "x": {}}}
+    assert voice_families(manifest, ["hw_Pirate", "en_US_f_Allison", "hw_Pirate"]) == \
+        ["hedgewars", "asterisk", "hedgewars"]
+    with pytest.raises(CorpusError, match=r"m.json: no package for the voices \['nobody', 'x'\]"):
+        voice_families(manifest, ["x", "hw_Pirate", "nobody"], "m.json")
+
+
+def test_family_sampling_hears_each_family_equally_often(root, tmp_path):
+    """Two families of unequal size (one voice against the rest): each is drawn about half the
+    time, where voice-balanced sampling would give the lone voice 1 / V."""
+    import json
+    import shutil
+
+    shutil.copytree(root, tmp_path / "c")
+    man = tmp_path / "c" / "default" / "manifest.json"
+    m = json.loads(man.read_text())
+    lone = sorted(m["speakers"])[0]
+    for v in m["speakers"]:
+        m["speakers"][v]["package"] = "solo-pack" if v == lone else "group-pack"
+    man.write_text(json.dumps(m))
+    files = {f["name"]: f["speaker"] for f in m["files"]
+             if f["split"] == "train" and f["recipe"] == "vctk-like"}
+    mixer = corpus(tmp_path / "c", {"mixing": "dynamic", "sampling": "family"}).mixer()
+    voices = [files[p.name] for p in corpus(tmp_path / "c", None).train]
+    assert lone in voices and len(set(voices)) >= 3
+    drawn = [voices[mixer.example(0, i)[2]["utterance"]] for i in range(400)]
+    share = drawn.count(lone) / 400
+    assert abs(share - 0.5) < 5 * np.sqrt(0.25 / 400), share
 
 
 def test_voice_sampling_hears_every_voice_equally_often(root):

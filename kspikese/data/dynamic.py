@@ -16,7 +16,10 @@ e, i])`` alone, so batch ``k`` (examples ``k B .. k B + B - 1``) depends only on
 1. a training utterance, with probability proportional to its length (``sampling: length``, the
    default), or a voice uniform over the training voices and then one of its utterances with
    probability proportional to its length (``sampling: voice``: every voice is heard equally
-   often, however many minutes of it the corpus holds);
+   often, however many minutes of it the corpus holds), or a recording family uniform over the
+   families (the first word of the voice's Debian package in the manifest: ``asterisk``,
+   ``hedgewars``), then a voice uniform within it, then an utterance as before (``sampling:
+   family``: each family is heard equally often, however many voices it has);
 2. a speed factor ``f`` (:mod:`.augment`; 1 when off) and a crop of ``round(f L)`` samples at a
    uniform random start (an utterance shorter than the crop sits at a random offset in it, the
    rest zero), resampled to ``L`` samples; crops whose clean part is all zero are redrawn;
@@ -46,7 +49,7 @@ from kspikese.data.pairs import CorpusError, voice_of
 MIXINGS = ("fixed", "dynamic")
 KEYS = {"mixing", "snr_db", "gain_db", "examples_per_epoch", "augment", "sampling", "extra_noise"}
 EXTRA_NOISE = ("music",)  # noise kept outside the default corpus (:mod:`.music`)
-SAMPLINGS = ("length", "voice")
+SAMPLINGS = ("length", "voice", "family")
 GAIN_DB = [-10.0, 6.0]
 BABBLE_TALKERS = 6
 MAX_REDRAWS = 20
@@ -107,10 +110,13 @@ class DynamicMixer:
     voices : list of str, optional
         The voice of each utterance; given, utterances are drawn voice-balanced (module
         docstring, ``sampling: voice``), else in proportion to their lengths.
+    families : list of str, optional
+        The recording family of each utterance (with ``voices``): families first, then voices
+        (``sampling: family``).
     """
 
     def __init__(self, speech, noise_types, streams, ssn_taps, frame_len, snr_db, gain_db,
-                 augment, seed, voices=None):
+                 augment, seed, voices=None, families=None):
         if not speech:
             raise ValueError("DynamicMixer: no training speech")
         missing = [t for t in noise_types if t not in streams and t not in ("ssn", "babble")]
@@ -121,7 +127,7 @@ class DynamicMixer:
         lengths = np.array([len(x) for x in self.speech], np.float64)
         if voices is not None and len(voices) != len(self.speech):
             raise ValueError(f"DynamicMixer: {len(voices)} voices for {len(self.speech)} utterances")
-        self.cdf = utterance_cdf(lengths, voices)
+        self.cdf = utterance_cdf(lengths, voices, families)
         self.types, self.streams, self.h = list(noise_types), streams, ssn_taps
         self.frame_len, self.snr_db, self.gain_db = int(frame_len), snr_db, gain_db
         self.augment, self.seed = augment, int(seed)
@@ -231,17 +237,24 @@ class DynamicMixer:
         return prefetched(ds.batch(b))
 
 
-def utterance_cdf(lengths, voices=None):
+def utterance_cdf(lengths, voices=None, families=None):
     """The cumulative probabilities of drawing each utterance: ``p_u = len_u / Σ len`` without
-    ``voices``; with them ``p_u = (1 / V) · len_u / Σ_{v(w) = v(u)} len_w`` for ``V`` voices."""
+    ``voices``; with them ``p_u = (1 / V) · len_u / Σ_{v(w) = v(u)} len_w`` for ``V`` voices;
+    with ``families`` too, ``p_u = (1 / F) · (1 / V_f(u)) · len_u / Σ_{v(w) = v(u)} len_w`` for
+    ``F`` families and ``V_f`` voices in family ``f``."""
     lengths = np.asarray(lengths, np.float64)
     if voices is None:
-        p = lengths / lengths.sum()
-    else:
-        _, voice = np.unique(np.asarray(voices), return_inverse=True)
-        per_voice = np.bincount(voice, weights=lengths)
-        p = lengths / per_voice[voice] / len(per_voice)
-    return np.cumsum(p)
+        return np.cumsum(lengths / lengths.sum())
+    _, voice = np.unique(np.asarray(voices), return_inverse=True)
+    per_voice = np.bincount(voice, weights=lengths)
+    within = lengths / per_voice[voice]  # each voice's utterances sum to 1
+    if families is None:
+        return np.cumsum(within / len(per_voice))
+    _, family = np.unique(np.asarray(families), return_inverse=True)
+    voices_of = [len(set(voice[family == f])) for f in range(family.max() + 1)]
+    if len(set(zip(voice, family))) != len(per_voice):
+        raise ValueError("utterance_cdf: a voice belongs to more than one family")
+    return np.cumsum(within / np.asarray(voices_of, np.float64)[family] / len(voices_of))
 
 
 def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
@@ -271,12 +284,27 @@ def corpus_mixer(corpus_dir, recipe, train_pairs, frame_len, options, seed):
         h = noise_mod.ssn_filter(np.asarray(lt["freqs_hz"]), np.asarray(lt["psd"]), ntaps=SSN_TAPS)
     snr = options["snr_db"] or [float(min(SNRS[recipe])), float(max(SNRS[recipe]))]
     speech = [load(p.clean) for p in train_pairs]
-    voices = None
-    if options["sampling"] == "voice":
+    voices = families = None
+    if options["sampling"] in ("voice", "family"):
         voices = [voice_of(p.name) for p in train_pairs]
         missing = [p.name for p, v in zip(train_pairs, voices) if v is None]
         if missing:
             raise CorpusError(f"{root}: no voice in the names of the training utterances "
-                              f"{missing[:3]}; data.train.sampling: voice needs <voice>__<line> names")
+                              f"{missing[:3]}; data.train.sampling: {options['sampling']} needs "
+                              f"<voice>__<line> names")
+    if options["sampling"] == "family":
+        families = voice_families(m, voices, man)
     return DynamicMixer(speech, types, streams, h, frame_len, snr, options["gain_db"],
-                        options["augment"], seed, voices=voices)
+                        options["augment"], seed, voices=voices, families=families)
+
+
+def voice_families(manifest, voices, where="the manifest"):
+    """The recording family of each voice: the first word of its Debian package in the
+    manifest's ``speakers`` (``asterisk-core-sounds-en-g722`` -> ``asterisk``); a voice the
+    manifest does not list, or lists without a package, is a :class:`CorpusError`."""
+    speakers = manifest.get("speakers") or {}
+    unknown = sorted({v for v in voices if not (speakers.get(v) or {}).get("package")})
+    if unknown:
+        raise CorpusError(f"{where}: no package for the voices {unknown[:3]}; "
+                          f"data.train.sampling: family needs each voice's package")
+    return [speakers[v]["package"].split("-")[0] for v in voices]
