@@ -169,14 +169,16 @@ def enhance_all(model, audios, cfg):
                                     batch_size=batch_size) for a in audios]
 
 
-def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metrics=None):
+def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metrics=None,
+                     cache=None, reuse=()):
     """Metrics of the columns on whole utterances of ``split``: ``{column: {"means", "rows", ...}}``.
 
     The columns are ``Noisy`` and those whose stage is in ``models_by_stage`` (the table passes
-    all four).  A column's result is cached in ``eval/<column>.json`` (``eval-<split>/`` for a
-    split other than the test set) under the fingerprint of the utterances, the metrics, the
-    inference settings and the column's stage.  ``metrics`` defaults to the config's
-    ``eval: metrics:`` (all eleven when unset).
+    all four).  A column's result is cached in ``<cache>/<column>.json`` of the run folder
+    (default ``eval`` for the test set, ``eval-<split>`` for another split) under the
+    fingerprint of the utterances, the metrics, the inference settings and the column's stage;
+    a result with that fingerprint in one of the ``reuse`` folders is read instead of computed.
+    ``metrics`` defaults to the config's ``eval: metrics:`` (all eleven when unset).
     """
     import json
 
@@ -185,18 +187,20 @@ def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metr
     utterances = corpus.utterances(split)
     metrics = run.cfg["eval"].get("metrics") if metrics is None else list(metrics)
     set_fp = configs.fingerprint([n for n, _, _ in utterances], metrics, eval_settings(run.cfg))
-    folder = run.dir / ("eval" if split == "test" else f"eval-{split}")
+    cache = cache or ("eval" if split == "test" else f"eval-{split}")
     results = {}
     for column, stage in column_stages(run.cfg).items():
         if stage is not None and stage not in models_by_stage:
             continue
         fp = [set_fp, run.fingerprints()[stage] if stage else ""]
-        path = folder / f"{column.replace(' ', '_')}.json"
-        if path.exists():
-            cached = json.loads(path.read_text())
+        path = run.dir / cache / f"{column.replace(' ', '_')}.json"
+        for known in [path] + [run.dir / f / path.name for f in reuse]:
+            cached = json.loads(known.read_text()) if known.exists() else {}
             if cached.get("fingerprint") == fp:
                 results[column] = cached
-                continue
+                break
+        if column in results:
+            continue
         t0 = time.perf_counter()
         noisy = [n for _, _, n in utterances]
         outs = noisy if stage is None else enhance_all(models_by_stage[stage], noisy, run.cfg)

@@ -6,8 +6,9 @@ noisy input beside them — on whole utterances of the run's validation split, t
 inference path and metrics as the tables (:func:`kspikese.pipeline.evaluate_columns`), and
 writes ``<run folder>/scores-<split>.md|csv|json``: the means of every measure and the SI-SNR
 of each voice.  It trains nothing: a stage that is not done is an error that names the command
-that makes it.  Results are cached in ``<run folder>/eval-<split>/`` (the test split shares
-the table's ``eval/``), so a second call only reads them.
+that makes it.  Results are cached in ``<run folder>/eval-<split>/`` (on the test split the
+table's own ``eval/`` is read when it holds the same measures, never written), so a second call
+only reads them.
 """
 
 import sys
@@ -94,7 +95,8 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     run = run.reopened(writer=True)
     loaded = {s: models.load_model(run.path(s)) for s in stages}
     scored = pipeline.evaluate_columns(run, corpus, loaded, workers=workers, split=split,
-                                       metrics=metrics)
+                                       metrics=metrics, cache=f"eval-{split}",
+                                       reuse=("eval",) if split == "test" else ())
     cols = list(scored)
     metrics = list(metrics or cfg["eval"].get("metrics") or METRICS)
     means = {c: {m: scored[c]["means"].get(m) for m in metrics} for c in cols}

@@ -271,6 +271,13 @@ def test_score_reads_the_runs_models_on_the_validation_split(quick_run, tmp_path
     test = json.loads((run_dir / "scores-test.json").read_text())
     assert test["means"]["SNN-Wave-U-Net"]["si_snr"] == pytest.approx(
         table["metrics"]["SNN-Wave-U-Net"]["si_snr"])
+    # other measures on the test split: computed into eval-test/, the table's eval/ untouched
+    before = {p.name: p.read_bytes() for p in (run_dir / "eval").glob("*.json")}
+    assert main(argv + ["--split", "test"]) == 0
+    assert capsys.readouterr().out.count("[eval]") == 3
+    assert {p.name: p.read_bytes() for p in (run_dir / "eval").glob("*.json")} == before
+    assert sorted(p.name for p in (run_dir / "eval-test").iterdir()) == [
+        "Noisy.json", "SNN-Wave-U-Net.json", "Wave-U-Net.json"]
 
 
 @pytest.mark.parametrize("extra, message", [
