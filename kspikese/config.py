@@ -220,7 +220,8 @@ def check_operating_point(cfg, path):
 
 def check_training_data(cfg, path):
     """Raise :class:`ConfigError` unless the ``data: train:`` options (fixed or dynamic mixing,
-    SNR and gain ranges, augmentation; :func:`kspikese.data.dynamic.check_options`) are valid."""
+    SNR and gain ranges, augmentation; :func:`kspikese.data.dynamic.check_options`) are valid
+    and ``data: valid_voices:`` is a list of names."""
     from kspikese.data.dynamic import check_options
 
     data = cfg.get("data")
@@ -232,6 +233,11 @@ def check_training_data(cfg, path):
         check_options(data.get("train"))
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    moved = data.get("valid_voices")
+    if moved is not None and (not isinstance(moved, list) or not all(isinstance(v, str) and v
+                                                                     for v in moved)):
+        raise ConfigError(f"{path}: `data: valid_voices:` must be a list of voice names (training "
+                          f"voices moved into validation), got {moved!r}")
 
 
 DEFAULT_PROFILE = "cpu"

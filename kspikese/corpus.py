@@ -208,6 +208,9 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
 
     check_data_arguments(data, vctk_root, timit_root)
     limits = cfg.get("data", {}) or {}
+    if limits.get("valid_voices") and data != "default":
+        raise CorpusError(f"data.valid_voices: moves voices of the default corpus, not of "
+                          f"--data {data}")
     try:
         train_options = check_options(limits.get("train"))
     except ValueError as exc:
@@ -233,6 +236,9 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
     else:
         splits = {s: kdata.timit_pairs(timit_root, s, seed=corpus_seed) for s in SPLITS}
         info = {"corpus": "TIMIT + speech-shaped noise (-6..+6 dB)", "path": str(timit_root)}
+    moved = limits.get("valid_voices") or []
+    if moved:
+        splits = moved_to_validation(splits, moved, data, info)
     for split in SPLITS:
         limit = limits.get(f"max_{split}")
         if limit:
@@ -246,6 +252,24 @@ def open_corpus(cfg, data="default", data_dir=None, vctk_root=None, timit_root=N
                   frame_len=int(cfg["frame_len"]), batch_size=int(cfg.get("batch_size", 8)),
                   seed=int(seed), max_frames=limits.get("max_frames"), train_options=train_options,
                   corpus_dir=str(root) if root is not None else None, recipe=cfg["recipe"])
+
+
+def moved_to_validation(splits, voices, data, info):
+    """``splits`` with the training utterances of ``voices`` moved into the validation split
+    (``data: valid_voices:``), so early stopping and recipe choices also see voices like them;
+    ``info`` records the move.  A voice that does not train there is a :class:`CorpusError`
+    naming the training voices."""
+    training = sorted({voice_of(p.name) for p in splits["train"]} - {None})
+    unknown = [v for v in voices if v not in training]
+    if unknown:
+        raise CorpusError(f"data.valid_voices: {unknown} are not training voices of "
+                          f"{info['path']} (its training voices: {', '.join(training)})")
+    out = dict(splits)
+    out["valid"] = sorted(splits["valid"] + [p for p in splits["train"] if voice_of(p.name) in voices],
+                          key=lambda p: p.name)
+    out["train"] = [p for p in splits["train"] if voice_of(p.name) not in voices]
+    info["valid_voices_from_train"] = list(voices)
+    return out
 
 
 def balanced_subset(pairs, limit):

@@ -48,6 +48,9 @@ def data_line(info, recipe):
     """One sentence naming the data a table came from (corpus, recipe, split sizes)."""
     line = (f"{info['corpus']}, recipe `{recipe}`; test: {info['test_utterances']} utterances "
             f"({info['train_utterances']} train / {info['valid_utterances']} valid)")
+    if info.get("valid_voices_from_train"):
+        line += (f"; validation also holds the training voices "
+                 f"{', '.join(info['valid_voices_from_train'])}, taken out of training")
     if info.get("synthetic"):
         line += " — SYNTHETIC test corpus (made by the tests), numbers mean nothing"
     return line

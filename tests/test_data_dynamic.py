@@ -284,3 +284,42 @@ def test_voice_sampling_hears_every_voice_equally_often(root):
     by_length = corpus(root, {"mixing": "dynamic"}).mixer()
     assert [by_length.example(0, i)[2]["utterance"] for i in range(20)] != \
         [m.example(0, i)[2]["utterance"] for i in range(20)]
+
+
+def test_valid_voices_move_a_training_voice_into_validation(root):
+    """``data: valid_voices:``: every utterance of the named training voice leaves training (and
+    the dynamic mixer's speech) and joins validation; the test split is untouched."""
+    from kspikese.data.pairs import voice_of
+
+    plain = corpus(root, {"mixing": "dynamic"})
+    voice = sorted({voice_of(p.name) for p in plain.train})[0]
+    own = [p.name for p in plain.train if voice_of(p.name) == voice]
+    spec = {"recipe": "vctk-like", "frame_len": L, "batch_size": 3,
+            "data": {"train": {"mixing": "dynamic"}, "valid_voices": [voice]}}
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        moved = open_corpus(spec, "default", data_dir=root)
+    assert own and not [p for p in moved.train if voice_of(p.name) == voice]
+    assert sorted(p.name for p in moved.valid) == sorted([p.name for p in plain.valid] + own)
+    assert moved.test == plain.test and len(moved.train) == len(plain.train) - len(own)
+    assert len(moved.mixer().speech) == len(moved.train)
+    assert moved.info["valid_voices_from_train"] == [voice]
+    assert moved.info["valid_utterances"] == len(plain.valid) + len(own)
+
+
+def test_valid_voices_must_be_training_voices_of_the_default_corpus(root, tmp_path):
+    from kspikese.corpus import CorpusError
+
+    spec = {"recipe": "vctk-like", "frame_len": L, "data": {"valid_voices": ["hw_Pirate"]}}
+    with pytest.warns(UserWarning, match="SYNTHETIC"), \
+            pytest.raises(CorpusError, match=r"\['hw_Pirate'\] are not training voices of .*"
+                                             r"its training voices: "):
+        open_corpus(spec, "default", data_dir=root)  # a test voice
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "x").mkdir()
+    with pytest.raises(CorpusError, match="moves voices of the default corpus, not of --data vctk"):
+        open_corpus(spec, "vctk", vctk_root=tmp_path / "v")
+    bad = tmp_path / "bad.yaml"
+    text = (configs.EXPERIMENTS_DIR / "table4.yaml").read_text()
+    bad.write_text(text.replace("data: {max_train: null,", "data: {valid_voices: fr_CA_f_June, max_train: null,", 1))
+    with pytest.raises(configs.ConfigError, match="`data: valid_voices:` must be a list of voice names"):
+        configs.load(str(bad))
