@@ -105,9 +105,9 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     info = run.state.get("data", corpus.info)
     names = {"valid": "validation", "test": "test"}
     md = [f"# {run.table} (profile `{run.profile}`, seed {run.seed}): {names[split]} scores", "",
-          f"Data: {info['corpus']}, recipe `{cfg['recipe']}`; {names[split]} split, "
-          f"{len(scored['Noisy']['rows'])} whole utterances through the inference path. "
-          f"Run folder: `{run.dir}`.", "",
+          f"Data: {tables.data_line(info, cfg['recipe'])}. Scored: the {names[split]} split, "
+          f"{len(scored['Noisy']['rows'])} whole utterances through the inference path "
+          f"({pipeline.eval_settings(cfg)[0]:.0%} overlap-add). Run folder: `{run.dir}`.", "",
           report.markdown_table(header, rows), ""]
     if by_voice:
         md += [f"SI-SNR (dB) by {names[split]} voice:", "",

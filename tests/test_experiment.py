@@ -262,7 +262,8 @@ def test_score_reads_the_runs_models_on_the_validation_split(quick_run, tmp_path
     outs = pipeline.enhance_all(ann, [n for _, _, n in valid], run.cfg)
     by_hand = np.mean([si_snr(c, o) for (_, c, _), o in zip(valid, outs)])
     assert payload["means"]["Wave-U-Net"]["si_snr"] == pytest.approx(by_hand, abs=1e-3)
-    assert "| SI-SNR (dB) |" in (run_dir / "scores-valid.md").read_text()
+    md = (run_dir / "scores-valid.md").read_text()
+    assert "| SI-SNR (dB) |" in md and "SYNTHETIC" in md and "the validation split, 2 whole" in md
     assert main(argv) == 0 and "[eval]" not in capsys.readouterr().out  # cached
     # the test split with the table's metrics is the table's own evaluation, read from eval/
     assert main(argv[:-4] + ["--split", "test"]) == 0
