@@ -37,9 +37,14 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+#: decimals of a measure in the tables (2 unless listed): STOI moves in thousandths here
+METRIC_DIGITS = {"stoi": 3}
+
+
 def metric_rows(columns, values, metrics):
     """Rows ``[label, value per column]`` of a metrics-by-columns table."""
-    return [[METRIC_LABELS.get(m, m)] + [fmt(values.get(c, {}).get(m)) for c in columns]
+    return [[METRIC_LABELS.get(m, m)]
+            + [fmt(values.get(c, {}).get(m), METRIC_DIGITS.get(m, 2)) for c in columns]
             for m in metrics]
 
 

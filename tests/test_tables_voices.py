@@ -27,3 +27,11 @@ def test_voice_rows_are_empty_when_names_carry_no_voice():
     results = {"Noisy": {"rows": [{"name": "DR1_FAKS0_SA1", "si_snr": 1.0}]}}
     assert voice_rows(results, ["Noisy"]) == []
     assert voice_rows({"Noisy": {"rows": []}}, ["Noisy"]) == []
+
+
+def test_metric_rows_give_stoi_three_decimals_and_the_rest_two():
+    from kspikese import report
+
+    rows = report.metric_rows(["Noisy", "ANN"], {"Noisy": {"stoi": 0.8184, "si_snr": 6.126},
+                                                 "ANN": {"stoi": 0.8216}}, ["si_snr", "stoi"])
+    assert rows == [["SI-SNR (dB)", "6.13", "–"], ["STOI", "0.818", "0.822"]]
