@@ -221,6 +221,12 @@ def _scratch_dir():
     return _SCRATCH[0]
 
 
+def run_folder(cfg, results="results", data="default", seed=0):
+    """``<results>/runs/<run name>/``: where :class:`TableRun` keeps the run of ``cfg``."""
+    return Path(results) / "runs" / run_name(cfg["table"], data, seed, bool(cfg.get("quick", False)),
+                                             cfg.get("profile", "cpu"))
+
+
 def table_fingerprints(cfg, seed=0, data="default", init_fingerprint=None):
     """``{stage: fingerprint}`` of a table run of ``cfg`` (:func:`stage_fingerprints`), made
     without a folder; ``init_fingerprint`` as :class:`TableRun`."""
@@ -273,7 +279,7 @@ class TableRun(RunFolder):
         self.quick = bool(cfg.get("quick", False))
         self.profile = cfg.get("profile", "cpu")
         self.init_fingerprint = init_fingerprint
-        folder = self.results / "runs" / run_name(self.table, data, seed, self.quick, self.profile)
+        folder = run_folder(cfg, results, data, seed)
         super().__init__(folder, fps, force=force, cfg=cfg, seed=seed, writer=writer, share=True)
 
     def reopened(self, writer):

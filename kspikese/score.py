@@ -15,8 +15,10 @@ import sys
 
 from kspikese import config as configs
 
-#: the stages that can be scored, in table order
-STAGE_NAMES = ("ann", "convert", "random", "finetune")
+from kspikese.runs import STAGES
+
+#: the stages that can be scored, in table order (the run folder's stages)
+STAGE_NAMES = tuple(STAGES)
 DEFAULT_STAGES = ("ann", "convert", "finetune")
 
 
@@ -69,6 +71,7 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     from kspikese import models, pipeline, report, tables
     from kspikese.metrics import METRICS
     from kspikese.metrics.evaluate import check_metrics
+    from kspikese.runs import run_folder
 
     if split not in ("valid", "test"):
         raise ScoreError(f"--split: expected valid or test, got {split!r}")
@@ -79,7 +82,7 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
         except ValueError as exc:
             raise ScoreError(f"--metrics: {exc}") from None
     cfg = configs.load(table, quick=quick, profile=profile)
-    folder = run_folder(cfg, results, data, seed, quick)
+    folder = run_folder(cfg, results, data, seed)
     if not (folder / "run.json").exists():
         raise ScoreError(f"no run folder {folder} (expected a run of {cfg['table']} with profile "
                          f"`{cfg.get('profile', 'cpu')}`; make it with `kspikese reproduce "
@@ -121,16 +124,6 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     print("\n".join(md))
     print(f"wrote {run.dir}/scores-{split}.md|csv|json")
     return payload
-
-
-def run_folder(cfg, results, data, seed, quick):
-    """The run folder a config's run uses (:class:`kspikese.runs.TableRun`), without opening it."""
-    from pathlib import Path
-
-    from kspikese.runs import run_name
-
-    return Path(results) / "runs" / run_name(cfg["table"], data, seed, quick,
-                                             cfg.get("profile", "cpu"))
 
 
 # ------------------------------------------------------------------------------ command
