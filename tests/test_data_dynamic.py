@@ -4,6 +4,7 @@ import builtins
 
 import numpy as np
 import pytest
+import yaml
 from scipy import signal
 
 from kspikese import config as configs
@@ -319,7 +320,8 @@ def test_valid_voices_must_be_training_voices_of_the_default_corpus(root, tmp_pa
     with pytest.raises(CorpusError, match="moves voices of the default corpus, not of --data vctk"):
         open_corpus(spec, "vctk", vctk_root=tmp_path / "v")
     bad = tmp_path / "bad.yaml"
-    text = (configs.EXPERIMENTS_DIR / "table4.yaml").read_text()
-    bad.write_text(text.replace("data: {max_train: null,", "data: {valid_voices: fr_CA_f_June, max_train: null,", 1))
+    spec = yaml.safe_load((configs.EXPERIMENTS_DIR / "table4.yaml").read_text())
+    spec["data"]["valid_voices"] = "fr_CA_f_June"  # a name, not a list of names
+    bad.write_text(yaml.safe_dump(spec))
     with pytest.raises(configs.ConfigError, match="`data: valid_voices:` must be a list of voice names"):
         configs.load(str(bad))
