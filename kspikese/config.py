@@ -221,7 +221,9 @@ def check_operating_point(cfg, path):
 def check_training_data(cfg, path):
     """Raise :class:`ConfigError` unless the ``data: train:`` options (fixed or dynamic mixing,
     SNR and gain ranges, augmentation; :func:`kspikese.data.dynamic.check_options`) are valid
-    and ``data: valid_voices:`` is a list of names."""
+    and ``data: valid_voices:`` is a list of names.  An empty list or ``null`` (no voice moved,
+    the default) is dropped, so a profile that sets it back from its table's list fingerprints
+    as a ``data:`` section without the key."""
     from kspikese.data.dynamic import check_options
 
     data = cfg.get("data")
@@ -238,6 +240,8 @@ def check_training_data(cfg, path):
                                                                      for v in moved)):
         raise ConfigError(f"{path}: `data: valid_voices:` must be a list of voice names (training "
                           f"voices moved into validation), got {moved!r}")
+    if "valid_voices" in data and not moved:
+        del data["valid_voices"]
 
 
 DEFAULT_PROFILE = "cpu"

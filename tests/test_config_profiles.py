@@ -98,6 +98,11 @@ def test_default_loss_settings_are_dropped_so_fingerprints_stay():
     # clean targets (teacher 0) fingerprint as no teacher; the cpu recipe of Table 4 has one
     assert configs.load("table4")["finetune"]["teacher"] == 1.0
     assert "teacher" not in configs.load("table4", overrides={"finetune": {"teacher": 0.0}})["finetune"]
+    # no voice moved into validation fingerprints as no key; Table 4 moves one
+    assert configs.load("table4")["data"]["valid_voices"] == ["fr_CA_f_June"]
+    for empty in ([], None):
+        unmoved = configs.load("table4", overrides={"data": {"valid_voices": empty}})["data"]
+        assert "valid_voices" not in unmoved and unmoved["max_valid"] == 36
 
 
 def test_run_folder_names_the_profile():
