@@ -180,8 +180,6 @@ def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metr
     a result with that fingerprint in one of the ``reuse`` folders is read instead of computed.
     ``metrics`` defaults to the config's ``eval: metrics:`` (all eleven when unset).
     """
-    import json
-
     from kspikese.metrics import evaluate_set
 
     utterances = corpus.utterances(split)
@@ -194,12 +192,9 @@ def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metr
             continue
         fp = [set_fp, run.fingerprints()[stage] if stage else ""]
         path = run.dir / cache / f"{column.replace(' ', '_')}.json"
-        for known in [path] + [run.dir / f / path.name for f in reuse]:
-            cached = json.loads(known.read_text()) if known.exists() else {}
-            if cached.get("fingerprint") == fp:
-                results[column] = cached
-                break
-        if column in results:
+        cached = cached_result([path] + [run.dir / f / path.name for f in reuse], fp)
+        if cached is not None:
+            results[column] = cached
             continue
         t0 = time.perf_counter()
         noisy = [n for _, _, n in utterances]
@@ -212,6 +207,18 @@ def evaluate_columns(run, corpus, models_by_stage, workers=2, split="test", metr
         print(f"[eval] {column}: SI-SNR {means.get('si_snr', float('nan')):.2f} dB "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return results
+
+
+def cached_result(paths, fingerprint):
+    """The first of the JSON files ``paths`` that exists and was written under ``fingerprint``
+    (its ``"fingerprint"`` entry), read; ``None`` when none was."""
+    import json
+
+    for path in paths:
+        cached = json.loads(path.read_text()) if path.exists() else {}
+        if cached.get("fingerprint") == fingerprint:
+            return cached
+    return None
 
 
 def save_examples(run, corpus, models_by_stage):

@@ -309,3 +309,20 @@ def test_score_refuses_a_stage_the_config_has_not_made(quick_run, tmp_path):
     with pytest.raises(ScoreError, match="stage finetune is not done"):
         score_run(str(changed), quick=True, results=root / "results", data_dir=root / "data")
     assert not list((root / "results" / "runs" / "table1-quick-default-seed0").glob("scores-*"))
+
+
+def test_cached_result_reads_the_first_file_made_under_the_fingerprint(tmp_path):
+    """A column's cached scores are read only from a file written under the same fingerprint;
+    missing files and other fingerprints are passed over, in the order given."""
+    import json
+
+    from kspikese.pipeline import cached_result
+
+    old, new, other = tmp_path / "old.json", tmp_path / "new.json", tmp_path / "other.json"
+    old.write_text(json.dumps({"fingerprint": ["a", "x"], "means": {"si_snr": 1.0}}))
+    new.write_text(json.dumps({"fingerprint": ["a", "y"], "means": {"si_snr": 2.0}}))
+    other.write_text(json.dumps({"fingerprint": ["a", "y"], "means": {"si_snr": 3.0}}))
+    missing = tmp_path / "missing.json"
+    assert cached_result([missing, old, new, other], ["a", "y"])["means"]["si_snr"] == 2.0
+    assert cached_result([old], ["a", "x"])["means"]["si_snr"] == 1.0
+    assert cached_result([missing, old], ["a", "y"]) is None
