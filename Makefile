@@ -17,16 +17,17 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KSPIKESE_DATA_DIR := $(abspath $(DATA_DIR))
 
-RUN_FLAGS = --seed $(SEED) --data $(DATA) --results $(RESULTS) --profile $(PROFILE) \
+PIPELINE_FLAGS = --data $(DATA) --results $(RESULTS) --profile $(PROFILE) \
             $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(FORCE)),--force) \
             $(if $(VCTK_ROOT),--vctk-root $(VCTK_ROOT)) $(if $(TIMIT_ROOT),--timit-root $(TIMIT_ROOT))
+RUN_FLAGS = --seed $(SEED) $(PIPELINE_FLAGS)
 # STRATEGY=default|mirrored|multi-worker: the tf.distribute strategy of training (reproduce only;
 # multi-worker reads the cluster from TF_CONFIG, see the README's "Many devices and clusters")
 STRATEGY   ?= default
 TRAIN_FLAGS = $(RUN_FLAGS) --strategy $(STRATEGY)
 
 .PHONY: help install test test-slow data bench energy enhance-demo clean-venv \
-        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all omega-search pareto score ship-weights \
+        reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4 reproduce-all seeds omega-search pareto score ship-weights \
         nengo-env nengo
 
 help:  ## list the targets
@@ -66,6 +67,11 @@ reproduce-table4: install  ## Table 4: Conv-TasNet on timit-ssn mixtures
 	$(PY) -m kspikese reproduce table4 $(TRAIN_FLAGS)
 
 reproduce-all: reproduce-table1 reproduce-table2 reproduce-table3 reproduce-table4  ## all four tables
+
+SEEDS_TABLE ?= table1
+SEEDS ?= 0 1 2
+seeds: install  ## $(SEEDS_TABLE) over the seeds $(SEEDS): mean ± SD of every measure -> results/<table>/seeds.md
+	$(PY) -m kspikese seeds $(SEEDS_TABLE) --seeds $(SEEDS) $(PIPELINE_FLAGS)
 
 omega-search: install  ## the paper's grid over omega (dt), x input scale
 	$(PY) -m kspikese omega-search $(RUN_FLAGS)

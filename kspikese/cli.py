@@ -22,6 +22,7 @@ COMMANDS = {
     "data": ("kspikese.data.cli", "build the default corpus (no-op when built)"),
     "evaluate": ("kspikese.metrics.cli", "score enhanced files against clean ones"),
     "reproduce": ("kspikese.experiment", "run the three-stage pipeline and build Table 1-4"),
+    "seeds": ("kspikese.seeds", "run a table over several seeds: mean and spread of every measure"),
     "score": ("kspikese.score", "score a finished run's models on its validation (or test) split"),
     "omega-search": ("kspikese.omega_search", "grid search over omega (dt) and input scale"),
     "pareto": ("kspikese.pareto", "accuracy-energy front over the rate-control knobs"),

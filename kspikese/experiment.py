@@ -14,9 +14,11 @@ import argparse
 import sys
 
 
-def add_common_arguments(parser):
-    """The arguments every command that runs a table's pipeline shares."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+def add_common_arguments(parser, seed=True):
+    """The arguments every command that runs a table's pipeline shares (``seed=False``: all but
+    ``--seed``, for a command that takes several)."""
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--data", default="default", choices=("default", "vctk", "timit"),
                         help="data source (default: the embedded default corpus)")
     parser.add_argument("--results", default="results", help="results folder (default results)")

@@ -326,3 +326,27 @@ def test_cached_result_reads_the_first_file_made_under_the_fingerprint(tmp_path)
     assert cached_result([missing, old, new, other], ["a", "y"])["means"]["si_snr"] == 2.0
     assert cached_result([old], ["a", "x"])["means"]["si_snr"] == 1.0
     assert cached_result([missing, old], ["a", "y"]) is None
+
+
+@pytest.mark.slow  # about 40 s: trains a second QUICK run (tests/test_seeds.py covers the rest)
+def test_seeds_reuse_a_finished_run_and_summarise(quick_run, tmp_path, capsys):
+    """`kspikese seeds` takes seed 0 from its finished run, trains seed 1, and writes the
+    mean ± SD table; the noisy column is the same input for every seed (SD 0)."""
+    import shutil
+
+    root, args = quick_run
+    name = "table1-quick-default-seed0"
+    shutil.copytree(root / "results" / "runs" / name, tmp_path / "runs" / name)
+    first = json.loads((root / "results" / "table1" / "table1.json").read_text())
+    capsys.readouterr()
+    assert main(["seeds", "table1", "--quick", "--seeds", "0", "1", "--results", str(tmp_path),
+                 "--data-dir", str(root / "data"), "--metric-workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[stage 1]") == 1  # seed 1 only
+    summary = json.loads((tmp_path / "table1" / "seeds.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    ann = summary["metrics"]["Wave-U-Net"]["si_snr"]
+    assert ann["values"][0] == pytest.approx(first["metrics"]["Wave-U-Net"]["si_snr"])
+    assert summary["metrics"]["Noisy"]["si_snr"]["sd"] == pytest.approx(0.0, abs=1e-9)
+    assert (tmp_path / "runs" / "table1-quick-default-seed1" / "run.json").exists()
+    assert "over seeds 0, 1" in (tmp_path / "table1" / "seeds.md").read_text()
