@@ -104,7 +104,7 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     metrics = list(metrics or cfg["eval"].get("metrics") or METRICS)
     means = {c: {m: scored[c]["means"].get(m) for m in metrics} for c in cols}
     header, rows = ["Metric"] + cols, report.metric_rows(cols, means, metrics)
-    by_voice = tables.voice_rows(scored, cols)
+    by_voice, by_snr = tables.voice_rows(scored, cols), tables.input_snr_rows(scored, cols)
     info = run.state.get("data", corpus.info)
     names = {"valid": "validation", "test": "test"}
     md = [f"# {run.table} (profile `{run.profile}`, seed {run.seed}): {names[split]} scores", "",
@@ -115,11 +115,15 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     if by_voice:
         md += [f"SI-SNR (dB) by {names[split]} voice:", "",
                report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
+    if by_snr:
+        md += ["SI-SNR (dB) by the noisy input's SI-SNR:", "",
+               report.markdown_table(["input SI-SNR", "utterances"] + cols, by_snr), ""]
     payload = {"table": run.table, "profile": run.profile, "seed": run.seed, "split": split,
                "data": info, "columns": cols, "stages": {c: s for c, s in
                                                          pipeline.column_stages(cfg).items()
                                                          if c in cols},
-               "means": means, "si_snr_by_voice": by_voice, "run": str(run.dir)}
+               "means": means, "si_snr_by_voice": by_voice,
+               "si_snr_by_input_snr": by_snr, "run": str(run.dir)}
     report.write_all(run.dir, f"scores-{split}", "\n".join(md), header, rows, payload)
     print("\n".join(md))
     print(f"wrote {run.dir}/scores-{split}.md|csv|json")

@@ -56,27 +56,55 @@ def data_line(info, recipe):
     return line
 
 
-def voice_rows(results, cols, metric="si_snr"):
-    """Rows ``[voice, utterances, <metric> mean per column...]``, one per test voice and a last
-    ``all`` row, from the per-utterance rows of :func:`kspikese.pipeline.evaluate_columns`;
-    ``[]`` when a name carries no voice (:func:`voice_of`).  A voice's mean is over its own
-    utterances, so the per-voice means show what the overall mean hides: how each unseen voice
-    fares."""
-    names = [r["name"] for r in results[cols[0]].get("rows", [])]
-    voices = [voice_of(n) for n in names]
-    if not names or None in voices:
-        return []
+def group_rows(results, cols, groups, metric="si_snr"):
+    """Rows ``[label, utterances, <metric> mean per column...]``, one per ``(label, names)`` of
+    ``groups`` that holds any utterance, from the per-utterance rows of
+    :func:`kspikese.pipeline.evaluate_columns` (non-finite values left out of a mean)."""
     per_col = {c: {r["name"]: r.get(metric) for r in results[c].get("rows", [])} for c in cols}
     rows = []
-    for voice in sorted(set(voices)) + ["all"]:
-        members = [n for n, v in zip(names, voices) if voice in ("all", v)]
+    for label, members in groups:
+        if not members:
+            continue
         cells = []
         for c in cols:
             vals = [per_col[c].get(n) for n in members]
             vals = [float(x) for x in vals if x is not None and np.isfinite(float(x))]
             cells.append(report.fmt(np.mean(vals) if vals else None))
-        rows.append([voice, len(members)] + cells)
+        rows.append([label, len(members)] + cells)
     return rows
+
+
+def voice_rows(results, cols, metric="si_snr"):
+    """Rows ``[voice, utterances, <metric> mean per column...]``, one per test voice and a last
+    ``all`` row; ``[]`` when a name carries no voice (:func:`voice_of`).  A voice's mean is over
+    its own utterances, so the per-voice means show what the overall mean hides: how each unseen
+    voice fares."""
+    names = [r["name"] for r in results[cols[0]].get("rows", [])]
+    voices = [voice_of(n) for n in names]
+    if not names or None in voices:
+        return []
+    groups = [(voice, [n for n, v in zip(names, voices) if voice in ("all", v)])
+              for voice in sorted(set(voices)) + ["all"]]
+    return group_rows(results, cols, groups, metric)
+
+
+INPUT_SNR_EDGES = (2.5, 7.5, 12.5)  # dB: bins centred on 0, 5, 10 and 15 dB mixtures
+
+
+def input_snr_rows(results, cols, metric="si_snr", edges=INPUT_SNR_EDGES):
+    """Rows ``[bin, utterances, <metric> mean per column...]`` by the noisy input's own SI-SNR
+    (the first column's per-utterance value), in the bins ``< e_0``, ``e_0–e_1``, …, ``≥ e_last``
+    (dB).  It needs no labels from the corpus, and shows whether a model gains as much on
+    nearly clean inputs as on noisy ones (a model with a distortion floor gains nothing there)."""
+    noisy = {r["name"]: r.get("si_snr") for r in results[cols[0]].get("rows", [])}
+    noisy = {n: float(v) for n, v in noisy.items() if v is not None and np.isfinite(float(v))}
+    bounds = [-np.inf, *edges, np.inf]
+    groups = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        label = (f"< {hi:g} dB" if lo == -np.inf else f"≥ {lo:g} dB" if hi == np.inf
+                 else f"{lo:g}–{hi:g} dB")
+        groups.append((label, [n for n, v in noisy.items() if lo <= v < hi]))
+    return group_rows(results, cols, groups, metric)
 
 
 def write_table(run, results, runtime_s):
@@ -128,6 +156,10 @@ def write_table(run, results, runtime_s):
     if by_voice:
         md += ["SI-SNR (dB) by test voice (mean over each voice's utterances):", "",
                report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
+    by_snr = input_snr_rows(results, cols)
+    if by_snr:
+        md += ["SI-SNR (dB) by the noisy input's SI-SNR (mean over the utterances in each bin):", "",
+               report.markdown_table(["input SI-SNR", "utterances"] + cols, by_snr), ""]
     stages = run.state.get("stages", {})
     pipeline_s = (sum(st.get("seconds", 0) for st in stages.values())
                   + sum(results[c].get("seconds", 0) for c in cols))
@@ -144,7 +176,7 @@ def write_table(run, results, runtime_s):
                "ann_precision": ann_precision(cfg), "ann_init": cfg["ann"].get("init"),
                "losses": used, "runtime_s": round(runtime_s, 1),
                "pipeline_s": round(pipeline_s, 1), "stages": stages,
-               "si_snr_by_voice": by_voice,
+               "si_snr_by_voice": by_voice, "si_snr_by_input_snr": by_snr,
                "utterances_scored": {c: results[c]["means"].get("n_files") for c in cols},
                "utterances_failed": {c: results[c]["means"].get("n_errors") for c in cols}}
     report.write_all(out, run.table, "\n".join(md), header, rows, payload)

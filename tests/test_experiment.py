@@ -42,6 +42,9 @@ def test_quick_table_files_and_json_shape(quick_run):
     assert table["paper"]["SNN-Wave-U-Net"]["si_snr"] == 15.33
     md = (out / "table1.md").read_text()
     assert "SYNTHETIC" in md and "NOT our data" in md
+    # the input-SNR breakdown holds every scored test utterance once
+    assert "by the noisy input's SI-SNR" in md
+    assert sum(row[1] for row in table["si_snr_by_input_snr"]) == 2
     cpu = configs.load("table1", quick=True)  # the file's cpu recipe; `precision: auto` resolved
     precision = cpu["ann"].get("precision", "float32")
     assert table["ann_precision"] == precision and f"the ANN trained in `{precision}`" in md
@@ -256,6 +259,7 @@ def test_score_reads_the_runs_models_on_the_validation_split(quick_run, tmp_path
                                     data_dir=root / "data", _writer=False)
     valid = load_pairs(corpus.valid)
     assert [r[0] for r in payload["si_snr_by_voice"]][-1] == "all"
+    assert sum(r[1] for r in payload["si_snr_by_input_snr"]) == len(valid)
     noisy = np.mean([si_snr(c, n) for _, c, n in valid])
     assert payload["means"]["Noisy"]["si_snr"] == pytest.approx(noisy, abs=1e-4)
     ann = models.load_model(run.path("ann"))

@@ -1,7 +1,7 @@
-"""The per-voice SI-SNR breakdown of Tables 1-4, on hand-made per-utterance rows."""
+"""The per-voice and per-input-SNR breakdowns of Tables 1-4, on hand-made per-utterance rows."""
 
 from kspikese.data.pairs import voice_of
-from kspikese.tables import voice_rows
+from kspikese.tables import input_snr_rows, voice_rows
 
 
 def test_voice_of_reads_the_default_corpus_and_vctk_names():
@@ -35,3 +35,19 @@ def test_metric_rows_give_stoi_three_decimals_and_the_rest_two():
     rows = report.metric_rows(["Noisy", "ANN"], {"Noisy": {"stoi": 0.8184, "si_snr": 6.126},
                                                  "ANN": {"stoi": 0.8216}}, ["si_snr", "stoi"])
     assert rows == [["SI-SNR (dB)", "6.13", "–"], ["STOI", "0.818", "0.822"]]
+
+
+def test_input_snr_rows_bin_by_the_noisy_inputs_own_si_snr():
+    cols = ["Noisy", "ANN"]
+    noisy = {"u1": -1.0, "u2": 2.5, "u3": 7.4, "u4": 14.0, "u5": 16.0, "u6": float("nan")}
+    ann = {"u1": 4.0, "u2": 6.5, "u3": 10.0, "u4": 13.0, "u5": 17.0, "u6": 3.0}
+    results = {"Noisy": {"rows": [{"name": n, "si_snr": v} for n, v in noisy.items()]},
+               "ANN": {"rows": [{"name": n, "si_snr": v} for n, v in ann.items()]}}
+    rows = input_snr_rows(results, cols)
+    # 2.5 falls in the upper bin (lo <= x < hi), 7.4 below 7.5; no input between 7.5 and 12.5
+    # (that bin is left out); the NaN input belongs to no bin
+    assert rows == [["< 2.5 dB", 1, "-1.00", "4.00"],
+                    ["2.5–7.5 dB", 2, "4.95", "8.25"],
+                    ["≥ 12.5 dB", 2, "15.00", "15.00"]]
+    assert input_snr_rows(results, cols, edges=(0.0,))[0] == ["< 0 dB", 1, "-1.00", "4.00"]
+    assert input_snr_rows({"Noisy": {"rows": []}, "ANN": {"rows": []}}, cols) == []
