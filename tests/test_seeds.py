@@ -60,6 +60,7 @@ def test_cells_and_rows():
         [r[0], r[1], pytest.approx(r[2]), pytest.approx(r[3]), *r[4:]] for r in rows]
     md = seeds.markdown(s, three())
     assert "over seeds 0, 1, 2" in md and "recipe `vctk-like`" in md and "| 9.00 ± 1.00 |" in md
+    assert "| 0 | 6.00 | 8.00 | -30.00 | 7.00 | 7.50 | – |" in md  # no recorded run time
 
 
 def test_runs_that_differ_are_refused():
