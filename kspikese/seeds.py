@@ -17,6 +17,7 @@ cached run in seconds).
 """
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -148,8 +149,6 @@ def csv_rows(summary):
 def write_summary(results, payloads):
     """Write ``results/<table>/seeds.md|csv|json`` from the seeds' table payloads; return the
     summary (:func:`summarise`)."""
-    from pathlib import Path
-
     summary = summarise(payloads)
     out = Path(results) / summary["table"]
     md = markdown(summary, payloads)
