@@ -149,16 +149,24 @@ def _build_corpus(args, cfg):
     open_corpus(cfg, args.data, args.data_dir, args.vctk_root, args.timit_root, seed=args.seed)
 
 
-def _reproduce(args, strategy):
+def reproduce_table(args, seed, strategy=None):
+    """:func:`kspikese.pipeline.reproduce` of ``args.table`` with the command line's common
+    arguments (:func:`add_common_arguments`) and ``seed``; returns the table's payload."""
     from kspikese import pipeline
+
+    return pipeline.reproduce(args.table, seed=seed, data=args.data, results=args.results,
+                              quick=args.quick, force=args.force, data_dir=args.data_dir,
+                              vctk_root=args.vctk_root, timit_root=args.timit_root,
+                              workers=args.metric_workers,
+                              verbose=1 if sys.stdout.isatty() else 2, profile=args.profile,
+                              strategy=strategy)
+
+
+def _reproduce(args, strategy):
     from kspikese.corpus import CorpusError
 
     try:
-        pipeline.reproduce(args.table, seed=args.seed, data=args.data, results=args.results,
-                           quick=args.quick, force=args.force, data_dir=args.data_dir,
-                           vctk_root=args.vctk_root, timit_root=args.timit_root,
-                           workers=args.metric_workers, verbose=1 if sys.stdout.isatty() else 2,
-                           profile=args.profile, strategy=strategy)
+        reproduce_table(args, args.seed, strategy)
     except CorpusError as exc:
         print(f"kspikese reproduce: error: {exc}", file=sys.stderr)
         return 2

@@ -104,7 +104,6 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
     metrics = list(metrics or cfg["eval"].get("metrics") or METRICS)
     means = {c: {m: scored[c]["means"].get(m) for m in metrics} for c in cols}
     header, rows = ["Metric"] + cols, report.metric_rows(cols, means, metrics)
-    by_voice, by_snr = tables.voice_rows(scored, cols), tables.input_snr_rows(scored, cols)
     info = run.state.get("data", corpus.info)
     names = {"valid": "validation", "test": "test"}
     md = [f"# {run.table} (profile `{run.profile}`, seed {run.seed}): {names[split]} scores", "",
@@ -112,12 +111,8 @@ def score_run(table, *, split="valid", stages=DEFAULT_STAGES, metrics=None, seed
           f"{len(scored['Noisy']['rows'])} whole utterances through the inference path "
           f"({pipeline.eval_settings(cfg)[0]:.0%} overlap-add). Run folder: `{run.dir}`.", "",
           report.markdown_table(header, rows), ""]
-    if by_voice:
-        md += [f"SI-SNR (dB) by {names[split]} voice:", "",
-               report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
-    if by_snr:
-        md += ["SI-SNR (dB) by the noisy input's SI-SNR:", "",
-               report.markdown_table(["input SI-SNR", "utterances"] + cols, by_snr), ""]
+    by_voice, by_snr, sections = tables.breakdown_sections(scored, cols, names[split])
+    md += sections
     payload = {"table": run.table, "profile": run.profile, "seed": run.seed, "split": split,
                "data": info, "columns": cols, "stages": {c: s for c, s in
                                                          pipeline.column_stages(cfg).items()

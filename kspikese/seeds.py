@@ -171,9 +171,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from kspikese import pipeline
     from kspikese.corpus import CorpusError
-    from kspikese.experiment import check_arguments
+    from kspikese.experiment import check_arguments, reproduce_table
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -186,11 +185,7 @@ def run(args):
     for i, seed in enumerate(seeds, 1):
         print(f"[seeds] {args.table}: seed {seed} ({i} of {len(seeds)})", flush=True)
         try:
-            payloads.append(pipeline.reproduce(
-                args.table, seed=seed, data=args.data, results=args.results, quick=args.quick,
-                force=args.force, data_dir=args.data_dir, vctk_root=args.vctk_root,
-                timit_root=args.timit_root, workers=args.metric_workers,
-                verbose=1 if sys.stdout.isatty() else 2, profile=args.profile))
+            payloads.append(reproduce_table(args, seed))
         except CorpusError as exc:
             print(f"kspikese seeds: error: {exc}", file=sys.stderr)
             return 2

@@ -107,6 +107,21 @@ def input_snr_rows(results, cols, metric="si_snr", edges=INPUT_SNR_EDGES):
     return group_rows(results, cols, groups, metric)
 
 
+def breakdown_sections(results, cols, split="test"):
+    """``(by_voice, by_snr, markdown_lines)``: the rows of :func:`voice_rows` and
+    :func:`input_snr_rows` and their two Markdown sections (each left out when empty), as the
+    tables and ``kspikese score`` print them; ``split`` names the utterances' split."""
+    by_voice, by_snr = voice_rows(results, cols), input_snr_rows(results, cols)
+    md = []
+    if by_voice:
+        md += [f"SI-SNR (dB) by {split} voice (mean over each voice's utterances):", "",
+               report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
+    if by_snr:
+        md += ["SI-SNR (dB) by the noisy input's SI-SNR (mean over the utterances in each bin):", "",
+               report.markdown_table(["input SI-SNR", "utterances"] + cols, by_snr), ""]
+    return by_voice, by_snr, md
+
+
 def write_table(run, results, runtime_s):
     """Write ``results/<table>/`` for a finished run; return the table's JSON payload.
 
@@ -152,14 +167,8 @@ def write_table(run, results, runtime_s):
                report.markdown_table(["Metric"] + paper_cols,
                                      report.metric_rows(paper_cols, paper, metrics)),
                "", PAPER_NOTE, ""]
-    by_voice = voice_rows(results, cols)
-    if by_voice:
-        md += ["SI-SNR (dB) by test voice (mean over each voice's utterances):", "",
-               report.markdown_table(["voice", "utterances"] + cols, by_voice), ""]
-    by_snr = input_snr_rows(results, cols)
-    if by_snr:
-        md += ["SI-SNR (dB) by the noisy input's SI-SNR (mean over the utterances in each bin):", "",
-               report.markdown_table(["input SI-SNR", "utterances"] + cols, by_snr), ""]
+    by_voice, by_snr, sections = breakdown_sections(results, cols)
+    md += sections
     stages = run.state.get("stages", {})
     pipeline_s = (sum(st.get("seconds", 0) for st in stages.values())
                   + sum(results[c].get("seconds", 0) for c in cols))
