@@ -4,6 +4,12 @@ Importing kspikese pins Keras 2 (``tf_keras``) for TensorFlow, which keras-spiki
 ``TF_USE_LEGACY_KERAS=1`` is set before TensorFlow is first imported.  TensorFlow itself is
 imported lazily, on first use of a name that needs it, so the command line and the corpus builder
 start fast.
+
+It also has TensorFlow keep CPU tensors in its own memory pool (``TF_CPU_ALLOCATOR_USE_BFC=true``,
+unless the environment sets the variable): with the default ``malloc`` every training step maps,
+faults in and zeroes fresh pages for its large tensors.  The numbers are the same either way
+(``kspikese.bench.allocator``).  The variable takes effect only if TensorFlow has not been
+imported yet.
 """
 
 import os
@@ -12,6 +18,7 @@ import sys
 __version__ = "0.1.0"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
     if "tensorflow" in sys.modules:
         _tf = sys.modules["tensorflow"]

@@ -13,15 +13,14 @@ per-round median step time, and the table gives ``on / off``.
 """
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 from kspikese import files
+from kspikese.bench._process import run_child
 
 FRAME = 16384
 MODELS = {"wave_u_net": 8, "conv_tasnet": 4}  # model -> the tables' batch size
@@ -57,13 +56,8 @@ def step_times(model_name, deterministic, steps, batch, frame, warmup=2):
 
 
 def _child(model_name, deterministic, steps, batch, frame):
-    cmd = [sys.executable, "-m", "kspikese.bench.determinism", model_name,
-           "on" if deterministic else "off", str(steps), str(batch), str(frame)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if done.returncode:
-        raise RuntimeError(f"determinism bench child {cmd[3:]} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child("kspikese.bench.determinism",
+                     [model_name, "on" if deterministic else "off", steps, batch, frame])
 
 
 def measure(quick=False):
