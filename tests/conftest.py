@@ -1,4 +1,3 @@
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests run TensorFlow as `import kspikese` sets it up (Keras 2, quiet logs, TensorFlow's CPU
+# memory pool), even where a test module imports tensorflow first.
+import kspikese  # noqa: F401
