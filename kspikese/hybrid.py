@@ -74,7 +74,7 @@ def train_ann(model, train, valid, folder, *, lr=1e-3, epochs=10, patience=3, se
     list of dict
         One row per epoch (training and validation metrics, wall time).
     """
-    trained = model if precision == "float32" else mixed_precision.twin(model, precision)
+    trained = mixed_precision.training_model(model, precision)
     history = training.fit_resumable(
         trained, train, valid, folder, epochs=epochs, lr=lr, patience=patience, seed=seed,
         label="ANN", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,

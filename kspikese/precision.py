@@ -82,6 +82,12 @@ def twin(model, precision="mixed_bfloat16"):
     return out
 
 
+def training_model(model, precision="float32"):
+    """The model a training stage fits for ``precision``: ``model`` itself in ``float32``, else
+    its :func:`twin` (whose weights :func:`copy_back` returns to ``model``)."""
+    return model if check(precision, "precision") == "float32" else twin(model, precision)
+
+
 def copy_back(trained_twin, model):
     """Copy ``trained_twin``'s weights into the float32 ``model`` it was made from."""
     model.set_weights(trained_twin.get_weights())

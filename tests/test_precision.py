@@ -43,6 +43,15 @@ def test_bad_precision_named():
         precision.twin(_small("wave_u_net"), "float16")
 
 
+def test_training_model_is_the_model_in_float32_and_its_twin_otherwise():
+    model = _small("wave_u_net")
+    assert precision.training_model(model, "float32") is model
+    twin = precision.training_model(model, "mixed_bfloat16")
+    assert twin is not model and twin.layers[1].compute_dtype == "bfloat16"
+    with pytest.raises(ValueError, match=r"`precision:` must be one of .*got 'float16'"):
+        precision.training_model(model, "float16")
+
+
 def test_yaml_precision_checked():
     with pytest.raises(config.ConfigError, match=r"table1\.yaml: `ann: precision:` must be one "
                                                  r"of \['float32', 'mixed_bfloat16', 'auto'\], "

@@ -44,13 +44,11 @@ def fit_steps(table, steps, quick=False, data_dir=None, seed=0, warmup=2):
     from kspikese import precision as mixed_precision
     from kspikese.corpus import open_corpus
 
-    training.set_seed(seed)
     cfg = configs.load(table, quick=quick)
     ann = cfg["ann"]
     corpus = open_corpus(cfg, "default", data_dir, seed=seed)
-    model = pipeline.build_ann(cfg, seed)
-    trained = (model if ann.get("precision", "float32") == "float32"
-               else mixed_precision.twin(model, ann["precision"]))
+    trained = mixed_precision.training_model(pipeline.build_ann(cfg, seed),  # seeds TensorFlow
+                                             ann.get("precision", "float32"))
     training.compile_model(trained, float(ann["lr"]), loss=ann.get("loss"),
                            clipnorm=ann.get("clipnorm"))
     stream = corpus.training_stream(0).repeat()
@@ -123,4 +121,3 @@ if __name__ == "__main__":
                          "QUICK(0|1) DATA_DIR('' for the default)")
     print(json.dumps(fit_steps(sys.argv[1], int(sys.argv[2]), quick=sys.argv[3] == "1",
                                data_dir=sys.argv[4] or None)))
-    sys.stdout.flush()
